@@ -1,0 +1,5 @@
+"""`python -m tuilab` entry point."""
+
+from tuilab.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Headless output: Rich rendering of events and stored runs. Never imports Textual."""

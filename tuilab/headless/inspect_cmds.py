@@ -1,0 +1,63 @@
+"""`tuilab validate` and `tuilab summary`: check and describe scenarios without training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from tuilab.errors import ScenarioError, TuilabError
+
+
+def scenario_files(paths: list[Path]) -> list[Path]:
+    """Expand folders to the `*.toml` files in them (sorted); files stay as given."""
+    files: list[Path] = []
+    for path in paths:
+        files.extend(sorted(path.glob("*.toml")) if path.is_dir() else [path])
+    return files
+
+
+def validate(paths: list[Path], overrides: list[str], out: Console, err: Console) -> int:
+    """Load and build every variant of every file; 0 if all are valid, 2 otherwise."""
+    from tuilab.model.check import check_scenario
+    from tuilab.scenario import load_scenario
+
+    failed = 0
+    files = scenario_files(paths)
+    if not files:
+        err.print("no scenario files found", style="red", highlight=False)
+        return 2
+    for path in files:
+        try:
+            scenario = load_scenario(path, overrides)
+            check_scenario(scenario)
+        except TuilabError as exc:
+            failed += 1
+            err.print(str(exc), style="red", highlight=False, markup=False, soft_wrap=True)
+            continue
+        names = ", ".join(scenario.variants)
+        out.print(
+            f"[green]ok[/] {path}: {len(scenario.variants)} variant(s): {names}", highlight=False
+        )
+    return 2 if failed else 0
+
+
+def summary(path: Path, variants: list[str], overrides: list[str], out: Console) -> int:
+    """Print the Keras-style layer table of each (selected) variant."""
+    from tuilab.headless.tables import summary_table
+    from tuilab.model.check import check_scenario
+    from tuilab.model.summary import batchnorm_state, summarize
+    from tuilab.scenario import load_scenario
+
+    scenario = load_scenario(path, overrides).select(variants)
+    models = check_scenario(scenario)
+    out.print(f"[bold]{scenario.name}[/] ({path})", highlight=False)
+    for name, model in models.items():
+        out.print(summary_table(summarize(model), title=f"variant {name}"))
+        bn = batchnorm_state(model)
+        if bn:
+            out.print(f"  BatchNormalization layers: {', '.join(bn)}", highlight=False)
+    return 0
+
+
+__all__ = ["ScenarioError", "scenario_files", "summary", "validate"]

@@ -1,0 +1,1 @@
+"""Model building: layer list -> keras.Model; summaries and BatchNorm variables."""

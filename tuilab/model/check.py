@@ -1,0 +1,58 @@
+"""Check a whole variant without training: names, arguments, shapes, loss and output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tuilab.data.preprocess import input_shape_for
+from tuilab.data.sources import spec_for
+from tuilab.errors import Problem, ScenarioError
+from tuilab.model.builder import BuildError, build_model
+from tuilab.model.compile import check_metrics, make_callbacks, make_loss, make_optimizer
+from tuilab.scenario.loader import Scenario
+from tuilab.scenario.schema import VariantConfig
+
+
+def check_variant(config: VariantConfig) -> tuple[Any, list[BuildError]]:
+    """Build everything a variant needs; return the untrained model (or None) and the problems.
+
+    Each part (optimizer, loss, metrics, callbacks, layers) is checked on its own, so one
+    run of `tuilab validate` reports every broken part at once.
+    """
+    errors: list[BuildError] = []
+    checks = (
+        lambda: make_optimizer(config.compile.optimizer),
+        lambda: make_loss(config.compile.loss),
+        lambda: check_metrics(config.compile.metrics),
+        lambda: make_callbacks(config.callbacks),
+    )
+    for check in checks:
+        try:
+            check()
+        except BuildError as exc:
+            errors.append(exc)
+    spec = spec_for(config.data)
+    try:
+        model = build_model(config, input_shape_for(spec, config.data.flatten), spec.classes)
+    except BuildError as exc:
+        errors.append(exc)
+        model = None
+    return model, errors
+
+
+__all__ = ["BuildError", "check_scenario", "check_variant"]
+
+
+def check_scenario(scenario: Scenario) -> dict[str, Any]:
+    """Check every variant; return their built models or raise one `ScenarioError` for all."""
+    problems: list[Problem] = []
+    models = {}
+    for name, config in scenario.variants.items():
+        models[name], errors = check_variant(config)
+        for exc in errors:
+            problem = scenario.problem(name, exc.key, exc.message, exc.hint)
+            if problem not in problems:
+                problems.append(problem)
+    if problems:
+        raise ScenarioError(scenario.path, problems)
+    return models

@@ -1,0 +1,82 @@
+"""Keras-style layer summary and BatchNormalization variables, as plain data."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+BN_VARIABLES = ("gamma", "beta", "moving_mean", "moving_variance")
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One row of the summary table."""
+
+    name: str
+    type: str
+    output_shape: tuple[int | None, ...]
+    params: int
+    trainable: int
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """A model's layer table and parameter totals."""
+
+    rows: list[LayerRow] = field(default_factory=list)
+    total: int = 0
+    trainable: int = 0
+    non_trainable: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSummary:
+        """Inverse of `to_dict`."""
+        rows = [
+            LayerRow(r["name"], r["type"], tuple(r["output_shape"]), r["params"], r["trainable"])
+            for r in data.get("rows", [])
+        ]
+        return cls(rows, data["total"], data["trainable"], data["non_trainable"])
+
+
+def _count(weights: list[Any]) -> int:
+    return int(sum(np.prod(w.shape) for w in weights))
+
+
+def summarize(model: Any) -> ModelSummary:
+    """The Keras summary of a built model; totals equal `model.summary()`'s."""
+    rows = []
+    for layer in model.layers:
+        shape = tuple(None if d is None else int(d) for d in layer.output.shape)
+        rows.append(
+            LayerRow(
+                layer.name,
+                type(layer).__name__,
+                shape,
+                int(layer.count_params()),
+                _count(layer.trainable_weights),
+            )
+        )
+    trainable = _count(model.trainable_weights)
+    non_trainable = _count(model.non_trainable_weights)
+    return ModelSummary(rows, trainable + non_trainable, trainable, non_trainable)
+
+
+def batchnorm_state(model: Any) -> dict[str, dict[str, list[float]]]:
+    """Per BatchNormalization layer: gamma, beta, moving_mean, moving_variance (copied)."""
+    state: dict[str, dict[str, list[float]]] = {}
+    for layer in model.layers:
+        if type(layer).__name__ != "BatchNormalization":
+            continue
+        values: dict[str, list[float]] = {}
+        for variable in layer.weights:
+            short = variable.name.split("/")[-1].split(":")[0]
+            if short in BN_VARIABLES:
+                values[short] = np.asarray(variable.numpy(), dtype=np.float64).ravel().tolist()
+        state[layer.name] = values
+    return state

@@ -1,0 +1,1 @@
+"""Training runtime: runs variants in a thread and speaks only through events."""
