@@ -87,6 +87,31 @@ def summary(
         _report(exc)
 
 
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
+    headless: Annotated[bool, typer.Option("--headless", help="No app: Rich output.")] = False,
+    json_: Annotated[
+        bool, typer.Option("--json", help="One JSON event per line on stdout, nothing else.")
+    ] = False,
+    variant: VariantOption = None,
+    set_: SetOption = None,
+    runs: RunsDirOption = None,
+    no_store: Annotated[bool, typer.Option("--no-store", help="Do not store the run.")] = False,
+) -> None:
+    """Train a scenario's variants. Exit: 0 finished, 1 failed, 2 bad input, 130 stopped."""
+    from tuilab.headless.run_cmd import RunRequest, run_headless
+
+    request = RunRequest(
+        scenario, variant or [], set_ or [], runs_dir(runs), json=json_, store=not no_store
+    )
+    if not headless and not json_:
+        from tuilab.app.launch import launch_app_for_run
+
+        raise typer.Exit(launch_app_for_run(request))
+    raise typer.Exit(run_headless(request, out, err))
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.table import Table
 
 from tuilab.model.summary import ModelSummary
+from tuilab.runtime.describe import format_value
+from tuilab.runtime.results import ResultsBook
 
 
 def format_shape(shape: tuple[int | None, ...]) -> str:
@@ -26,4 +28,48 @@ def summary_table(summary: ModelSummary, title: str = "") -> Table:
         f"Non-trainable: {summary.non_trainable:,}"
     )
     table.caption_justify = "left"
+    return table
+
+
+def _mean_std(entry: dict[str, float] | None) -> str:
+    if not entry:
+        return "-"
+    if entry.get("n", 1) > 1:
+        return f"{format_value(entry['mean'])}±{format_value(entry['std'])}"
+    return format_value(entry["mean"])
+
+
+def results_table(book: ResultsBook) -> Table:
+    """Per variant: status, epochs, best val accuracy, test loss/accuracy, time, final lr."""
+    table = Table(title="Results", title_justify="left")
+    for column in (
+        "Variant",
+        "Status",
+        "Epochs",
+        "Best val acc",
+        "Test loss",
+        "Test acc",
+        "Time",
+        "Last lr",
+    ):
+        table.add_column(column, justify="left" if column in ("Variant", "Status") else "right")
+    variants = book.variants()
+    for variant, entry in variants.items():
+        trials = [book.trials[t] for t in entry["trials"]]
+        statuses = sorted(set(entry["statuses"]))
+        style = {"finished": "green", "failed": "red", "stopped": "yellow"}.get(statuses[0], "")
+        status = "/".join(statuses) + (f" ×{len(trials)}" if len(trials) > 1 else "")
+        table.add_row(
+            variant,
+            f"[{style}]{status}[/]" if style else status,
+            "/".join(sorted({str(t.epochs) for t in trials})),
+            _mean_std(entry["best"].get("val_accuracy")),
+            _mean_std(entry["test"].get("loss")),
+            _mean_std(entry["test"].get("accuracy")),
+            f"{sum(t.seconds for t in trials):.1f}s",
+            f"{trials[-1].learning_rate:.2g}" if trials[-1].learning_rate else "-",
+        )
+        for trial in trials:
+            if trial.reason:
+                table.add_row("", f"[red]{trial.reason[:70]}[/]", "", "", "", "", "", "")
     return table

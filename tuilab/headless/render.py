@@ -1,0 +1,162 @@
+"""Render the event stream on a console: Rich progress on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.text import Text
+
+from tuilab.headless.charts import curves_text
+from tuilab.headless.tables import results_table
+from tuilab.runtime.curves import CurveBook
+from tuilab.runtime.describe import describe, format_logs
+from tuilab.runtime.events import (
+    BatchProgress,
+    EarlyStopped,
+    EpochEnded,
+    Event,
+    LearningRateChanged,
+    RunFinished,
+    RunStarted,
+    VariantFailed,
+    VariantFinished,
+    VariantStarted,
+)
+from tuilab.runtime.results import ResultsBook
+
+STYLES = {
+    LearningRateChanged: "bold yellow",
+    EarlyStopped: "bold magenta",
+    VariantFailed: "bold red",
+    VariantFinished: "green",
+}
+
+
+class RichRenderer:
+    """Shows events as they come; on a terminal with a live progress bar per trial."""
+
+    def __init__(self, console: Console, charts: bool = True) -> None:
+        self.console = console
+        self.live = console.is_terminal
+        self.charts = charts
+        self.book = ResultsBook()
+        self.curves = CurveBook()
+        self.progress: Progress | None = None
+        self.tasks: dict[str, TaskID] = {}
+        self.steps: dict[str, int] = {}
+
+    def handle(self, event: Event) -> None:
+        """Render one event."""
+        self.book.handle(event)
+        self.curves.handle(event)
+        if isinstance(event, RunStarted):
+            self._header(event)
+        elif isinstance(event, VariantStarted):
+            self._line(event)
+            self._start_progress(event)
+        elif isinstance(event, BatchProgress):
+            self._advance(event)
+        elif isinstance(event, RunFinished):
+            self._stop_progress()
+            self._line(event)
+            self._footer()
+        else:
+            if isinstance(event, EpochEnded):
+                self._advance_epoch(event)
+            self._line(event)
+
+    def _print(self, *items: object) -> None:
+        target = self.progress.console if self.progress else self.console
+        target.print(*items, highlight=False, soft_wrap=True)
+
+    def _line(self, event: Event) -> None:
+        text = describe(event)
+        if text:
+            self._print(Text(text, style=STYLES.get(type(event), "")))
+
+    def _header(self, event: RunStarted) -> None:
+        device = event.device
+        self._print(Text(f"tuilab: {event.scenario}", style="bold"))
+        self._print(f"  scenario  {event.path}")
+        self._print(
+            f"  device    {device.get('device', '?')} · TensorFlow {device.get('tensorflow', '?')}"
+            f" · Keras {device.get('keras', '?')}"
+        )
+        self._print(f"  trials    {', '.join(event.trials)}")
+        self._print(f"  stored in {event.run_dir or '(not stored)'}")
+
+    def _start_progress(self, event: VariantStarted) -> None:
+        self.steps[event.trial] = event.steps_per_epoch
+        if not self.live:
+            return
+        if self.progress is None:
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[epoch]}"),
+                TextColumn("{task.fields[stats]}"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
+            )
+            self.progress.start()
+        self.tasks[event.trial] = self.progress.add_task(
+            event.trial,
+            total=event.epochs * event.steps_per_epoch,
+            epoch=f"epoch 1/{event.epochs}",
+            stats="",
+        )
+
+    def _advance(self, event: BatchProgress) -> None:
+        if self.progress and event.trial in self.tasks:
+            task = self.tasks[event.trial]
+            total = self.progress.tasks[task].total or 0
+            epochs = round(total / max(event.steps, 1))
+            self.progress.update(
+                task,
+                completed=(event.epoch - 1) * event.steps + event.batch,
+                epoch=f"epoch {event.epoch}/{epochs}",
+                stats=format_logs(event.logs),
+            )
+
+    def _advance_epoch(self, event: EpochEnded) -> None:
+        if self.progress and event.trial in self.tasks:
+            steps = self.steps.get(event.trial, 0)
+            self.progress.update(self.tasks[event.trial], completed=event.epoch * steps)
+
+    def _stop_progress(self) -> None:
+        if self.progress:
+            self.progress.stop()
+            self.progress = None
+
+    def _footer(self) -> None:
+        self.console.print(results_table(self.book))
+        if not self.charts or not any(c.epochs for c in self.curves.curves.values()):
+            return
+        width = max(40, min(self.console.width, 120))
+        for metric in ("accuracy", "loss"):
+            if metric in self.curves.metrics():
+                chart = curves_text(self.curves.curves, metric, width, 18, self.live)
+                self.console.print(Text.from_ansi(chart))
+
+    def close(self) -> None:
+        """Stop any live display (after an interruption)."""
+        self._stop_progress()
+
+
+class JsonRenderer:
+    """`--json`: one JSON event per line on stdout and nothing else."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def handle(self, event: Event) -> None:
+        """Write one line."""
+        self.stream.write(event.to_json() + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Nothing to stop."""

@@ -1,0 +1,66 @@
+"""Steering a running fit from another thread: stop, stop after epoch, scale lr, checkpoint."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Request:
+    """One steering request.
+
+    Attributes:
+        action: "stop", "stop_after_epoch", "scale_lr" or "checkpoint".
+        factor: The learning-rate multiplier for "scale_lr".
+        whole_run: For stops: end the run (True) or only the current trial (False).
+    """
+
+    action: str
+    factor: float = 1.0
+    whole_run: bool = True
+
+
+class RunControl:
+    """Thread-safe request box read by the reporter after each batch.
+
+    `pending` is a plain attribute so the training thread's per-batch check costs one read.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: list[Request] = []
+        self.pending = False
+        self.run_stopped = False
+
+    def _put(self, request: Request) -> None:
+        with self._lock:
+            self._requests.append(request)
+            self.pending = True
+        if request.action == "stop" and request.whole_run:
+            self.run_stopped = True
+
+    def stop(self, whole_run: bool = True) -> None:
+        """Stop at the end of the current batch (the run, or only the current trial)."""
+        self._put(Request("stop", whole_run=whole_run))
+
+    def stop_after_epoch(self, whole_run: bool = True) -> None:
+        """Stop when the current epoch (and its validation) ends."""
+        self._put(Request("stop_after_epoch", whole_run=whole_run))
+
+    def scale_learning_rate(self, factor: float) -> None:
+        """Multiply the optimizer's learning rate by `factor` now."""
+        if not factor > 0:
+            raise ValueError("the learning-rate factor must be positive")
+        self._put(Request("scale_lr", factor=factor))
+
+    def checkpoint(self) -> None:
+        """Save the model as it is now."""
+        self._put(Request("checkpoint"))
+
+    def take(self) -> list[Request]:
+        """Remove and return the pending requests (training thread)."""
+        with self._lock:
+            requests, self._requests = self._requests, []
+            self.pending = False
+        return requests

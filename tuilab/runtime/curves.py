@@ -1,0 +1,63 @@
+"""Per-trial metric curves and their markers, collected from events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tuilab.runtime.events import (
+    ControlApplied,
+    EarlyStopped,
+    EpochEnded,
+    Event,
+    LearningRateChanged,
+    VariantStarted,
+)
+
+
+@dataclass
+class Curve:
+    """One trial's values per epoch, and the epochs worth marking."""
+
+    variant: str
+    epochs: list[int] = field(default_factory=list)
+    values: dict[str, list[float]] = field(default_factory=dict)
+    lr_changes: list[int] = field(default_factory=list)
+    early_stop: tuple[int, int] | None = None
+    stopped_at: int | None = None
+
+
+class CurveBook:
+    """trial -> `Curve`, fed by events; metrics include `learning_rate`."""
+
+    def __init__(self) -> None:
+        self.curves: dict[str, Curve] = {}
+
+    def handle(self, event: Event) -> bool:
+        """Update from one event; True when a curve changed."""
+        if isinstance(event, VariantStarted):
+            self.curves[event.trial] = Curve(event.variant)
+            return True
+        curve = self.curves.get(getattr(event, "trial", ""))
+        if curve is None:
+            return False
+        if isinstance(event, EpochEnded):
+            curve.epochs.append(event.epoch)
+            for name, value in {**event.logs, "learning_rate": event.learning_rate}.items():
+                series = curve.values.setdefault(name, [float("nan")] * (len(curve.epochs) - 1))
+                series.append(value)
+            return True
+        if isinstance(event, LearningRateChanged):
+            curve.lr_changes.append(event.epoch)
+        elif isinstance(event, EarlyStopped):
+            curve.early_stop = (event.epoch, event.best_epoch)
+        elif isinstance(event, ControlApplied) and event.action.startswith("stop"):
+            curve.stopped_at = event.epoch
+        else:
+            return False
+        return True
+
+    def metrics(self) -> list[str]:
+        """Base metric names present (without `val_`), loss and accuracy first."""
+        names = {n.removeprefix("val_") for c in self.curves.values() for n in c.values}
+        order = {"loss": 0, "accuracy": 1, "learning_rate": 99}
+        return sorted(names, key=lambda n: (order.get(n, 50), n))

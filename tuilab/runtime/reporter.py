@@ -1,0 +1,173 @@
+"""The Keras callback that turns a fit into events and obeys steering requests."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tuilab.model.summary import batchnorm_state
+from tuilab.runtime.control import RunControl
+from tuilab.runtime.events import (
+    BatchNormSnapshot,
+    BatchProgress,
+    ControlApplied,
+    EarlyStopped,
+    EpochEnded,
+    Event,
+    LearningRateChanged,
+)
+
+Sink = Callable[[Event], None]
+PROGRESS_INTERVAL_S = 0.2
+
+
+def _reporter_base() -> type:
+    from tuilab.runtime.tf_setup import import_keras
+
+    return import_keras().callbacks.Callback
+
+
+def make_reporter(**kwargs: Any) -> Any:
+    """A `Reporter` instance (its Keras base class is imported lazily)."""
+    cls = type("Reporter", (_ReporterMixin, _reporter_base()), {})
+    return cls(**kwargs)
+
+
+class _ReporterMixin:
+    """Emits epoch, learning-rate, early-stop, BatchNorm and progress events for one trial.
+
+    Per-batch work is a float check and a clock read; everything else happens per epoch.
+    Place it last in the callback list so it sees what the other callbacks changed.
+    """
+
+    def __init__(
+        self,
+        *,
+        trial: str,
+        sink: Sink,
+        control: RunControl,
+        steps: int,
+        batch_size: int,
+        checkpoint_path: Callable[[int], Path] | None = None,
+        early_stoppers: list[Any] | None = None,
+        rate_changers: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.trial = trial
+        self.sink = sink
+        self.control = control
+        self.steps = steps
+        self.batch_size = batch_size
+        self.checkpoint_path = checkpoint_path
+        self.early_stoppers = early_stoppers or []
+        self.rate_changers = rate_changers or []
+        self.epoch = 0
+        self.batch = 0
+        self.epochs_done = 0
+        self.failure: str | None = None
+        self.stopped = False
+        self.stopped_now = False
+        self.run_stop_requested = False
+        self._after_epoch = False
+        self._epoch_start = 0.0
+        self._next_progress = 0.0
+        self._rate = 0.0
+
+    # -- helpers -------------------------------------------------------------------------
+    def _learning_rate(self) -> float:
+        return float(self.model.optimizer.learning_rate)
+
+    def _apply_requests(self) -> None:
+        for request in self.control.take():
+            if request.action == "stop":
+                self.model.stop_training = True
+                self.stopped = self.stopped_now = True
+                self.run_stop_requested |= request.whole_run
+                self.sink(ControlApplied(self.trial, self.epoch, "stop", f"batch {self.batch}"))
+            elif request.action == "stop_after_epoch":
+                self._after_epoch = True
+                self.run_stop_requested |= request.whole_run
+                self.sink(ControlApplied(self.trial, self.epoch, "stop_after_epoch"))
+            elif request.action == "scale_lr":
+                old = self._learning_rate()
+                self.model.optimizer.learning_rate = old * request.factor
+                self._rate = self._learning_rate()
+                self.sink(LearningRateChanged(self.trial, self.epoch, old, self._rate, "user"))
+            elif request.action == "checkpoint" and self.checkpoint_path:
+                path = self.checkpoint_path(self.epoch)
+                self.model.save(path)
+                self.sink(ControlApplied(self.trial, self.epoch, "checkpoint", str(path)))
+
+    # -- Keras hooks ---------------------------------------------------------------------
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._rate = self._learning_rate()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch = epoch + 1
+        self.batch = 0
+        self._epoch_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.batch = batch + 1
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            self.failure = f"loss became {loss} at epoch {self.epoch} batch {self.batch}"
+            self.model.stop_training = True
+            return
+        if self.control.pending:
+            self._apply_requests()
+        now = time.monotonic()
+        if now >= self._next_progress:
+            self._next_progress = now + PROGRESS_INTERVAL_S
+            values = {k: float(v) for k, v in (logs or {}).items()}
+            self.sink(BatchProgress(self.trial, self.epoch, self.batch, self.steps, values))
+
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self.stopped_now or self.failure:
+            self.model.stop_evaluating = True  # skip the validation pass of a stopped epoch
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.failure or self.stopped_now:
+            return
+        seconds = time.perf_counter() - self._epoch_start
+        values = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
+        self.epochs_done = self.epoch
+        samples = self.batch * self.batch_size
+        self.sink(
+            EpochEnded(self.trial, self.epoch, values, self._rate, seconds, samples / seconds)
+        )
+        state = batchnorm_state(self.model)
+        if state:
+            self.sink(BatchNormSnapshot(self.trial, self.epoch, state))
+        new_rate = self._learning_rate()
+        if not math.isclose(new_rate, self._rate, rel_tol=1e-9):
+            self.sink(
+                LearningRateChanged(
+                    self.trial, self.epoch, self._rate, new_rate, self._rate_reason()
+                )
+            )
+            self._rate = new_rate
+        for stopper in self.early_stoppers:
+            if self.model.stop_training and stopper.stopped_epoch == epoch and epoch > 0:
+                best = stopper.best
+                self.sink(
+                    EarlyStopped(
+                        self.trial,
+                        self.epoch,
+                        int(stopper.best_epoch) + 1,
+                        stopper.monitor,
+                        float(best) if best is not None and math.isfinite(best) else None,
+                        bool(stopper.restore_best_weights),
+                    )
+                )
+        if self.control.pending:
+            self._apply_requests()
+        if self._after_epoch:
+            self.model.stop_training = True
+            self.stopped = True
+
+    def _rate_reason(self) -> str:
+        return " or ".join(self.rate_changers) or "callback"

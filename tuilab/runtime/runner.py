@@ -1,0 +1,286 @@
+"""Run a scenario's variants one after another in the calling thread, emitting events."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tuilab.data import PreparedData, load_data
+from tuilab.errors import TuilabError
+from tuilab.model.builder import BuildError, build_model
+from tuilab.model.compile import check_metrics, make_callbacks, make_loss, make_optimizer
+from tuilab.model.summary import batchnorm_state, summarize
+from tuilab.runtime.control import RunControl
+from tuilab.runtime.distribute import make_strategy, strategy_name
+from tuilab.runtime.events import (
+    Event,
+    RunFinished,
+    RunStarted,
+    VariantFailed,
+    VariantFinished,
+    VariantStarted,
+)
+from tuilab.runtime.reporter import make_reporter
+from tuilab.runtime.tf_setup import device_description, import_keras
+from tuilab.scenario.loader import Scenario
+from tuilab.scenario.schema import VariantConfig
+
+Sink = Callable[[Event], None]
+RATE_CHANGERS = ("ReduceLROnPlateau", "LearningRateScheduler")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One training of one variant: repeats of a variant are separate trials."""
+
+    name: str
+    variant: str
+    repeat: int
+    seed: int
+    config: VariantConfig
+
+
+def plan_trials(scenario: Scenario) -> list[Trial]:
+    """Variants in file order, each repeated `[run] repeats` times with seeds seed, seed+1..."""
+    trials = []
+    for variant, config in scenario.variants.items():
+        repeats = config.run.repeats
+        for repeat in range(1, repeats + 1):
+            name = variant if repeats == 1 else f"{variant}.r{repeat}"
+            trials.append(Trial(name, variant, repeat, scenario.meta.seed + repeat - 1, config))
+    return trials
+
+
+class Runner:
+    """Trains every trial of a scenario and speaks only through `sink`.
+
+    Args:
+        scenario: The validated scenario (already narrowed to the chosen variants).
+        sink: Receives every event, on the training thread, in order.
+        control: Steering requests from other threads.
+        artifacts: Where to save models and checkpoints (the run folder), or None.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        sink: Sink,
+        control: RunControl | None = None,
+        artifacts: Path | None = None,
+        run_dir: str | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.sink = sink
+        self.control = control or RunControl()
+        self.artifacts = artifacts
+        self.run_dir = run_dir
+        self._data: dict[str, PreparedData] = {}
+
+    def preload(self) -> None:
+        """Load every variant's data now, so a missing dataset fails before anything is stored.
+
+        Raises:
+            DataError: a dataset cannot be found or read.
+        """
+        for trial in plan_trials(self.scenario):
+            self._data_for(trial.config)
+
+    def run(self) -> str:
+        """Train everything; return the run status: finished, failed or stopped."""
+        started = time.perf_counter()
+        trials = plan_trials(self.scenario)
+        self.sink(
+            RunStarted(
+                self.scenario.name,
+                str(self.scenario.path),
+                list(self.scenario.variants),
+                [t.name for t in trials],
+                max(t.config.run.repeats for t in trials),
+                device_description(),
+                self.run_dir,
+                datetime.now().isoformat(timespec="seconds"),
+            )
+        )
+        statuses = []
+        for trial in trials:
+            if self.control.run_stopped:
+                break
+            statuses.append(self._run_trial(trial))
+        if self.control.run_stopped or "stopped" in statuses:
+            status = "stopped"
+        elif "failed" in statuses:
+            status = "failed"
+        else:
+            status = "finished"
+        self.sink(RunFinished(status, time.perf_counter() - started))
+        return status
+
+    def _data_for(self, config: VariantConfig) -> PreparedData:
+        key = json.dumps([config.data.model_dump(), config.compile.loss], sort_keys=True)
+        if key not in self._data:
+            self._data[key] = load_data(config.data, config.compile.loss, self.scenario.meta.seed)
+        return self._data[key]
+
+    def _run_trial(self, trial: Trial) -> str:
+        started = time.perf_counter()
+        reporter = None
+        try:
+            data = self._data_for(trial.config)
+            model, strategy, datasets = self._prepare(trial, data)
+            reporter = self._start(trial, model, strategy, data)
+            train, validation = datasets
+            model.fit(
+                train,
+                validation_data=validation,
+                epochs=trial.config.fit.epochs,
+                callbacks=[*self._callbacks, reporter],
+                shuffle=False,  # the tf.data pipeline shuffles
+                verbose=0,
+            )
+        except (BuildError, TuilabError) as exc:
+            return self._failed(trial, str(exc), reporter, started)
+        except Exception as exc:
+            return self._failed(trial, _describe(exc, trial.config), reporter, started)
+        if reporter.failure:
+            return self._failed(trial, reporter.failure, reporter, started)
+        return self._finish(trial, model, reporter, data, started)
+
+    def _prepare(self, trial: Trial, data: PreparedData) -> tuple[Any, Any, tuple[Any, Any]]:
+        keras = import_keras()
+        from tuilab.data.pipeline import make_dataset
+
+        keras.utils.set_random_seed(trial.seed)
+        fit = trial.config.fit
+        strategy = make_strategy(trial.config.run)
+        with strategy.scope():
+            model = build_model(trial.config, data.input_shape, data.classes)
+            model.compile(
+                optimizer=make_optimizer(trial.config.compile.optimizer),
+                loss=make_loss(trial.config.compile.loss),
+                metrics=check_metrics(trial.config.compile.metrics),
+                steps_per_execution=fit.steps_per_execution,
+                jit_compile=fit.jit_compile,
+            )
+        self._callbacks = make_callbacks(trial.config.callbacks)
+        train = make_dataset(
+            data.x_train,
+            data.y_train,
+            fit.batch_size,
+            shuffle=fit.shuffle,
+            seed=trial.seed,
+            shuffle_buffer=trial.config.data.shuffle_buffer,
+        )
+        validation = None
+        if data.x_val is not None:
+            validation = make_dataset(
+                data.x_val, data.y_val, fit.batch_size, shuffle=False, seed=trial.seed
+            )
+        return model, strategy, (train, validation)
+
+    def _start(self, trial: Trial, model: Any, strategy: Any, data: PreparedData) -> Any:
+        fit = trial.config.fit
+        steps = -(-len(data.x_train) // fit.batch_size)
+        early = [c for c in self._callbacks if type(c).__name__ == "EarlyStopping"]
+        changers = [type(c).__name__ for c in self._callbacks if type(c).__name__ in RATE_CHANGERS]
+        reporter = make_reporter(
+            trial=trial.name,
+            sink=self.sink,
+            control=self.control,
+            steps=steps,
+            batch_size=fit.batch_size,
+            checkpoint_path=self._checkpoint_path(trial),
+            early_stoppers=early,
+            rate_changers=changers,
+        )
+        samples = {"train": len(data.x_train), "test": len(data.x_test)}
+        if data.x_val is not None:
+            samples["validation"] = len(data.x_val)
+        self.sink(
+            VariantStarted(
+                trial.name,
+                trial.variant,
+                trial.repeat,
+                trial.seed,
+                fit.epochs,
+                steps,
+                fit.batch_size,
+                samples,
+                summarize(model).to_dict(),
+                batchnorm_state(model),
+                float(model.optimizer.learning_rate),
+                strategy_name(strategy),
+                int(strategy.num_replicas_in_sync),
+            )
+        )
+        return reporter
+
+    def _checkpoint_path(self, trial: Trial) -> Callable[[int], Path] | None:
+        if self.artifacts is None:
+            return None
+        folder = self.artifacts / "variants" / trial.name
+        return lambda epoch: folder / f"checkpoint-epoch{epoch:04d}.keras"
+
+    def _finish(
+        self, trial: Trial, model: Any, reporter: Any, data: PreparedData, started: float
+    ) -> str:
+        status = "stopped" if reporter.stopped else "finished"
+        test: dict[str, float] = {}
+        if not reporter.stopped_now:
+            values = model.evaluate(
+                data.x_test,
+                data.y_test,
+                batch_size=trial.config.fit.batch_size,
+                verbose=0,
+                return_dict=True,
+            )
+            test = {k: float(v) for k, v in values.items()}
+        if self.artifacts is not None and trial.config.run.save_model:
+            folder = self.artifacts / "variants" / trial.name
+            folder.mkdir(parents=True, exist_ok=True)
+            model.save(folder / "model.keras")
+        self.sink(
+            VariantFinished(
+                trial.name,
+                trial.variant,
+                status,
+                reporter.epochs_done,
+                test,
+                time.perf_counter() - started,
+                float(model.optimizer.learning_rate),
+            )
+        )
+        if reporter.stopped and not reporter.run_stop_requested:
+            return "finished_early"
+        return status
+
+    def _failed(self, trial: Trial, reason: str, reporter: Any, started: float) -> str:
+        self.sink(
+            VariantFailed(
+                trial.name,
+                trial.variant,
+                reason,
+                reporter.epoch if reporter else 0,
+                reporter.batch if reporter else 0,
+                reporter.epochs_done if reporter else 0,
+                time.perf_counter() - started,
+            )
+        )
+        return "failed"
+
+
+def _describe(exc: Exception, config: VariantConfig) -> str:
+    """A one-line reason, with advice for the failures users can fix."""
+    name = type(exc).__name__
+    text = str(exc).strip().splitlines()
+    first = text[0][:300] if text else ""
+    if name == "ResourceExhaustedError" or "out of memory" in first.lower():
+        return (
+            f"out of memory ({first}); try a smaller batch size than "
+            f"{config.fit.batch_size} (--set fit.batch_size=...)"
+        )
+    return f"{name}: {first}"
