@@ -38,10 +38,6 @@ RunsDirOption = Annotated[
 ]
 
 
-def _exit_on_error(code: int) -> None:
-    raise typer.Exit(code)
-
-
 def _report(exc: TuilabError) -> None:
     err.print(str(exc), style="red", markup=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
@@ -110,6 +106,68 @@ def run(
 
         raise typer.Exit(launch_app_for_run(request))
     raise typer.Exit(run_headless(request, out, err))
+
+
+@app.command("runs")
+def runs_command(runs: RunsDirOption = None) -> None:
+    """List stored runs: scenario, date, variants, status, best test accuracy."""
+    from tuilab.headless.store_cmds import runs_table
+
+    out.print(runs_table(runs_dir(runs)))
+
+
+@app.command()
+def show(
+    run: Annotated[str, typer.Argument(help="Run folder, <stem>/<stamp>, stamp or 'latest'.")],
+    runs: RunsDirOption = None,
+) -> None:
+    """Print one stored run's results and curves."""
+    from tuilab.headless.store_cmds import show as run_show
+
+    try:
+        raise typer.Exit(run_show(runs_dir(runs), run, out))
+    except TuilabError as exc:
+        _report(exc)
+
+
+@app.command()
+def compare(
+    items: Annotated[list[str], typer.Argument(help="RUN[:VARIANT] items to compare.")],
+    runs: RunsDirOption = None,
+) -> None:
+    """Overlay curves and tabulate results across stored runs, with scenario and layer diffs."""
+    from tuilab.headless.store_cmds import compare as run_compare
+
+    try:
+        raise typer.Exit(run_compare(runs_dir(runs), items, out))
+    except TuilabError as exc:
+        _report(exc)
+
+
+@app.command()
+def report(
+    run: Annotated[str, typer.Argument(help="Run folder, <stem>/<stamp>, stamp or 'latest'.")],
+    format_: Annotated[str, typer.Option("--format", help="md or csv.")] = "md",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")] = None,
+    runs: RunsDirOption = None,
+) -> None:
+    """Write a run's results, scenario diff, learning-rate events and BatchNorm statistics."""
+    from tuilab.headless.report import csv_report, markdown_report
+    from tuilab.runtime.stored import find_run
+
+    if format_ not in ("md", "csv"):
+        err.print(f"--format must be md or csv, not {format_!r}", style="red")
+        raise typer.Exit(2)
+    try:
+        folder = find_run(runs_dir(runs), run)
+        text = markdown_report(folder) if format_ == "md" else csv_report(folder)
+    except TuilabError as exc:
+        _report(exc)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
 
 
 def main() -> None:

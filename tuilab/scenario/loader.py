@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import difflib
 import re
 import tomllib
@@ -307,5 +306,6 @@ def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scena
 
 
 def resolved_document(scenario: Scenario, variant: str) -> dict[str, Any]:
-    """The resolved plain dict of one variant, with `[scenario]` included (for the run store)."""
-    return {"scenario": scenario.meta.model_dump(), **copy.deepcopy(scenario.resolved[variant])}
+    """One variant fully resolved, defaults included, with `[scenario]` (for the run store)."""
+    config = scenario.variants[variant].model_dump(mode="json", exclude_none=True)
+    return {"scenario": scenario.meta.model_dump(mode="json"), **config}
