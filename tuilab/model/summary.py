@@ -31,8 +31,11 @@ class ModelSummary:
     non_trainable: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready form."""
-        return asdict(self)
+        """Plain JSON-ready form (shapes as lists)."""
+        data = asdict(self)
+        for row in data["rows"]:
+            row["output_shape"] = list(row["output_shape"])
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSummary:

@@ -96,10 +96,21 @@ class _ReporterMixin:
                 self.model.optimizer.learning_rate = old * request.factor
                 self._rate = self._learning_rate()
                 self.sink(LearningRateChanged(self.trial, self.epoch, old, self._rate, "user"))
-            elif request.action == "checkpoint" and self.checkpoint_path:
-                path = self.checkpoint_path(self.epoch)
-                self.model.save(path)
-                self.sink(ControlApplied(self.trial, self.epoch, "checkpoint", str(path)))
+            elif request.action == "checkpoint":
+                self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        if self.checkpoint_path is None:
+            self.sink(ControlApplied(self.trial, self.epoch, "checkpoint_failed", "run not stored"))
+            return
+        path = self.checkpoint_path(self.epoch)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.model.save(path)
+        except OSError as exc:
+            self.sink(ControlApplied(self.trial, self.epoch, "checkpoint_failed", str(exc)))
+            return
+        self.sink(ControlApplied(self.trial, self.epoch, "checkpoint", str(path)))
 
     # -- Keras hooks ---------------------------------------------------------------------
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
