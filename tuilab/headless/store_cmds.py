@@ -22,8 +22,11 @@ def runs_table(root: Path) -> Table:
     """Every stored run, newest first."""
     table = Table(title=f"Runs in {root}", title_justify="left")
     table.add_column("Run", no_wrap=True)
-    for column in ("Scenario", "Started", "Variants", "Status", "Best test acc"):
-        table.add_column(column, justify="right" if column == "Best test acc" else "left")
+    table.add_column("Scenario")
+    table.add_column("Started")
+    table.add_column("Variants")
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Best test acc", justify="right", no_wrap=True)
     for info in list_runs(root):
         style = STATUS_STYLE.get(info.status, "")
         table.add_row(
