@@ -1,75 +1,138 @@
-"""plotext line charts of curves, as text (the notebooks' "plot all histories together")."""
+"""plotext line charts of curves (the notebooks' "plot all histories together").
+
+Used on the plotext module for headless output and on a textual-plotext widget's own figure
+in the app, so both draw the same picture. Repeated variants are drawn as mean ± std bands.
+"""
 
 from __future__ import annotations
 
 import math
+import statistics
+from dataclasses import dataclass, field
 
 import plotext
 
 from tuilab.runtime.curves import Curve
 
 
-def draw_curves(
-    plt: object,
-    curves: dict[str, Curve],
-    metric: str,
-    *,
-    train: bool = True,
-    validation: bool = True,
-    log_scale: bool = False,
-    colors: dict[str, str] | None = None,
-) -> None:
-    """Plot one metric of every curve on `plt` (the plotext module or a widget's figure)."""
-    plt.clear_data()
-    plt.title(metric)
-    plt.xlabel("epoch")
-    if log_scale or spans_decades(curves, metric):
-        plt.yscale("log")
-        plt.title(f"{metric} (log scale)")
-    else:
-        plt.yscale("linear")
+@dataclass
+class Series:
+    """One line to draw."""
+
+    label: str
+    xs: list[float]
+    ys: list[float]
+    key: str
+    marker: str = "braille"
+
+
+@dataclass
+class ChartOptions:
+    """What to draw: metric, which splits, scale, colours, hidden trials, markers."""
+
+    metric: str = "accuracy"
+    train: bool = True
+    validation: bool = True
+    log_scale: bool = False
+    colors: dict[str, str] = field(default_factory=dict)
+    hidden: set[str] = field(default_factory=set)
+    markers: bool = True
+
+
+def _points(epochs: list[int], values: list[float]) -> tuple[list[float], list[float]]:
+    pairs = [(e, v) for e, v in zip(epochs, values, strict=False) if math.isfinite(v)]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def chart_series(curves: dict[str, Curve], options: ChartOptions) -> list[Series]:
+    """The lines to draw; trials of one variant with several repeats become mean and ±std."""
+    names = []
+    if options.train:
+        names.append((options.metric, "braille", ""))
+    if options.validation:
+        names.append((f"val_{options.metric}", "dot", " val"))
+    groups: dict[str, list[str]] = {}
     for trial, curve in curves.items():
-        color = (colors or {}).get(trial)
-        kinds = []
-        if train and metric in curve.values:
-            kinds.append((metric, "braille", trial))
-        if validation and f"val_{metric}" in curve.values:
-            kinds.append((f"val_{metric}", "dot", f"{trial} val"))
-        for name, marker, label in kinds:
-            values = curve.values[name]
-            points = [
-                (e, v) for e, v in zip(curve.epochs, values, strict=False) if math.isfinite(v)
-            ]
-            if not points:
+        if trial not in options.hidden:
+            groups.setdefault(curve.variant, []).append(trial)
+    series: list[Series] = []
+    for variant, trials in groups.items():
+        for name, marker, suffix in names:
+            if len(trials) == 1:
+                curve = curves[trials[0]]
+                if name in curve.values:
+                    xs, ys = _points(curve.epochs, curve.values[name])
+                    series.append(Series(f"{trials[0]}{suffix}", xs, ys, trials[0], marker))
                 continue
-            xs, ys = zip(*points, strict=True)
-            options = {"label": label, "marker": marker}
-            if color:
-                options["color"] = color
-            plt.plot(list(xs), list(ys), **options)
+            series += _band(curves, trials, name, f"{variant}{suffix} (n={len(trials)})", marker)
+    return [s for s in series if s.xs]
 
 
-def spans_decades(curves: dict[str, Curve], metric: str, decades: float = 3.0) -> bool:
-    """True when the metric's positive values span more than `decades` orders of magnitude."""
-    values = [
-        v
-        for c in curves.values()
-        for name in (metric, f"val_{metric}")
-        for v in c.values.get(name, [])
-        if math.isfinite(v)
+def _band(
+    curves: dict[str, Curve], trials: list[str], name: str, label: str, marker: str
+) -> list[Series]:
+    by_epoch: dict[int, list[float]] = {}
+    for trial in trials:
+        curve = curves[trial]
+        for epoch, value in zip(curve.epochs, curve.values.get(name, []), strict=False):
+            if math.isfinite(value):
+                by_epoch.setdefault(epoch, []).append(value)
+    epochs = sorted(e for e, v in by_epoch.items() if v)
+    means = [statistics.fmean(by_epoch[e]) for e in epochs]
+    stds = [statistics.pstdev(by_epoch[e]) for e in epochs]
+    key = trials[0]
+    return [
+        Series(label, epochs, means, key, marker),
+        Series("", epochs, [m + s for m, s in zip(means, stds, strict=True)], key, "·"),
+        Series("", epochs, [m - s for m, s in zip(means, stds, strict=True)], key, "·"),
     ]
+
+
+def spans_decades(series: list[Series], decades: float = 3.0) -> bool:
+    """True when the positive values span more than `decades` orders of magnitude."""
+    values = [v for s in series for v in s.ys]
     if not values or min(values) <= 0:
         return False
     return math.log10(max(values) / min(values)) > decades
 
 
+def draw_curves(plt: object, curves: dict[str, Curve], options: ChartOptions) -> None:
+    """Draw on `plt` (the plotext module or a widget's figure)."""
+    plt.clear_data()
+    series = chart_series(curves, options)
+    log = options.log_scale or spans_decades(series)
+    plt.yscale("log" if log else "linear")
+    plt.title(options.metric + (" (log scale)" if log else ""))
+    plt.xlabel("epoch")
+    for line in series:
+        extra = {"color": options.colors[line.key]} if line.key in options.colors else {}
+        plt.plot(line.xs, line.ys, label=line.label or None, marker=line.marker, **extra)
+    if options.markers:
+        _draw_markers(plt, curves, options)
+
+
+def _draw_markers(plt: object, curves: dict[str, Curve], options: ChartOptions) -> None:
+    """Vertical marks: learning-rate reductions, early stopping's best epoch, stops."""
+    for trial, curve in curves.items():
+        if trial in options.hidden:
+            continue
+        color = options.colors.get(trial)
+        extra = {"color": color} if color else {}
+        for epoch in curve.lr_changes:
+            plt.vline(epoch, **extra)
+        if curve.early_stop:
+            plt.vline(curve.early_stop[1], **extra)
+        if curve.stopped_at:
+            plt.vline(curve.stopped_at, **extra)
+
+
 def curves_text(curves: dict[str, Curve], metric: str, width: int, height: int, color: bool) -> str:
-    """The chart as a string for a console."""
+    """The chart as a string for a console (headless: no markers, automatic colours)."""
     plotext.clear_figure()
     plotext.plotsize(width, height)
     if not color:
         plotext.theme("clear")
-    draw_curves(plotext, curves, metric)
+    draw_curves(plotext, curves, ChartOptions(metric=metric, markers=False))
     text = plotext.build()
     plotext.clear_figure()
     return text

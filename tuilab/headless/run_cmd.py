@@ -6,8 +6,6 @@ import os
 import queue
 import signal
 import threading
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -16,46 +14,10 @@ from tuilab.errors import TuilabError
 from tuilab.headless.render import JsonRenderer, RichRenderer
 from tuilab.runtime.control import RunControl
 from tuilab.runtime.events import Event
+from tuilab.runtime.session import RunRequest, prepare_run
 
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 STATUS_EXIT = {"finished": 0, "failed": 1, "stopped": 130}
-
-
-@dataclass
-class RunRequest:
-    """What the user asked `tuilab run` for."""
-
-    scenario: Path
-    variants: list[str]
-    overrides: list[str]
-    runs_dir: Path
-    json: bool = False
-    store: bool = True
-
-
-def prepare_run(request: RunRequest) -> tuple[Any, Any]:
-    """Validate the scenario, load its data and open the run store, before any training.
-
-    Returns:
-        The runner (not started) and the store (or None).
-
-    Raises:
-        TuilabError: bad scenario, missing data, unwritable runs folder: nothing is stored.
-    """
-    from tuilab.model.check import check_scenario
-    from tuilab.runtime.runner import Runner
-    from tuilab.runtime.store import RunStore
-    from tuilab.scenario import load_scenario
-
-    scenario = load_scenario(request.scenario, request.overrides).select(request.variants)
-    check_scenario(scenario)
-    runner = Runner(scenario, sink=lambda event: None)
-    runner.preload()
-    store = RunStore.create(request.runs_dir, scenario) if request.store else None
-    if store:
-        runner.artifacts = store.folder
-        runner.run_dir = str(store.folder)
-    return runner, store
 
 
 def run_headless(request: RunRequest, console: Console, errors: Console) -> int:

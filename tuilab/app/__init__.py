@@ -1,0 +1,1 @@
+"""The Textual app: scenario picker, live dashboard, stored runs and comparisons."""

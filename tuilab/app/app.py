@@ -1,0 +1,97 @@
+"""The tuilab App: screens, global keys, quitting safely while training runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import ClassVar
+
+from textual import events
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from tuilab.app.screens.confirm import ConfirmScreen
+from tuilab.app.screens.dashboard import DashboardScreen
+from tuilab.app.screens.picker import PickerScreen
+from tuilab.runtime.session import RunRequest
+
+
+class TuilabApp(App[int]):
+    """Scenario picker -> live dashboard; stored runs; comparisons. Exit code as return value."""
+
+    CSS_PATH = "tuilab.tcss"
+    TITLE = "tuilab"
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("q", "request_quit", "Quit", id="app.quit"),
+        Binding("ctrl+c", "request_quit", "Quit", show=False, priority=True, id="app.ctrl_c"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+    ]
+    """Global keys; the footer shows each screen's own keys beside these."""
+
+    def __init__(self, source: Path, runs_dir: Path, run: RunRequest | None = None) -> None:
+        super().__init__()
+        self.source = source
+        self.runs_dir = runs_dir
+        self.run_request = run
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Wider side panels on wide terminals."""
+        self.set_class(event.size.width >= 120, "-wide")
+
+    def on_mount(self) -> None:
+        self.set_class(self.size.width >= 120, "-wide")
+        self.push_screen(PickerScreen(self.source, self.runs_dir))
+        if self.run_request is not None:
+            title = self.run_request.scenario.stem
+            self.push_screen(DashboardScreen(request=self.run_request, title=title))
+
+    def training_screens(self) -> list[DashboardScreen]:
+        """Dashboards whose training is still running."""
+        return [s for s in self.screen_stack if isinstance(s, DashboardScreen) and s.running]
+
+    def action_request_quit(self) -> None:
+        """Quit; if training runs, ask first, then stop it cleanly before exiting."""
+        running = self.training_screens()
+        if not running:
+            self.exit(0)
+            return
+
+        def answered(stop: bool | None) -> None:
+            if stop:
+                for screen in running:
+                    screen.stop_and_quit()
+                self.notify("stopping at the end of this batch…")
+
+        self.push_screen(ConfirmScreen("Training is running. Stop it and quit?"), answered)
+
+    def action_help(self) -> None:
+        """Show or hide the key panel."""
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Command-palette entries beside Textual's own."""
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Compare stored runs", "Pick runs and variants to overlay", self._open_compare
+        )
+        if isinstance(screen, DashboardScreen):
+            for binding in DashboardScreen.BINDINGS:
+                yield SystemCommand(
+                    binding.description,
+                    f"key: {binding.key}",
+                    lambda action=binding.action: screen.run_action(action),
+                )
+
+    def _open_compare(self) -> None:
+        from tuilab.app.screens.compare import CompareScreen
+
+        self.push_screen(CompareScreen(self.runs_dir))
+
+
+def create_app(source: Path, runs_dir: Path, run: RunRequest | None = None) -> TuilabApp:
+    """The one factory the CLI and the tests use."""
+    return TuilabApp(source, runs_dir, run)

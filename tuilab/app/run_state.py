@@ -1,0 +1,129 @@
+"""Everything the dashboard shows, folded from events: a live run and a stored run alike."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from tuilab.model.summary import ModelSummary
+from tuilab.runtime.curves import CurveBook
+from tuilab.runtime.describe import describe
+from tuilab.runtime.events import (
+    BatchNormSnapshot,
+    BatchProgress,
+    EpochEnded,
+    Event,
+    RunStarted,
+    VariantFailed,
+    VariantFinished,
+    VariantStarted,
+)
+from tuilab.runtime.results import ResultsBook
+
+PARTS = ("variants", "curves", "layers", "batchnorm", "events", "results")
+
+
+@dataclass
+class Progress:
+    """Where a trial is: epoch, batch, totals and its latest running metrics."""
+
+    epoch: int = 0
+    epochs: int = 0
+    batch: int = 0
+    steps: int = 0
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RunState:
+    """The dashboard's model. `handle` returns which parts of the screen need a redraw."""
+
+    scenario: str = ""
+    device: str = ""
+    run_dirs: list[str] = field(default_factory=list)
+    trials: list[str] = field(default_factory=list)
+    book: ResultsBook = field(default_factory=ResultsBook)
+    curves: CurveBook = field(default_factory=CurveBook)
+    summaries: dict[str, ModelSummary] = field(default_factory=dict)
+    batchnorm: dict[str, list[tuple[int, dict[str, dict[str, list[float]]]]]] = field(
+        default_factory=dict
+    )
+    progress: dict[str, Progress] = field(default_factory=dict)
+    lines: list[tuple[str, str]] = field(default_factory=list)
+    dropped_lines: int = 0
+    max_lines: int = 2000
+
+    def handle(self, event: Event, session: int = 1) -> set[str]:
+        """Fold one event in; `session` > 1 renames trials of a rerun (`adam~2`)."""
+        if session > 1 and hasattr(event, "trial"):
+            event = _renamed(event, session)
+        changed: set[str] = set()
+        if isinstance(event, RunStarted):
+            self.scenario = event.scenario
+            self.device = event.device.get("device", "")
+            if event.run_dir:
+                self.run_dirs.append(event.run_dir)
+        elif isinstance(event, VariantStarted):
+            self.trials.append(event.trial)
+            self.summaries[event.trial] = ModelSummary.from_dict(event.summary)
+            self.batchnorm[event.trial] = [(0, event.batchnorm)] if event.batchnorm else []
+            self.progress[event.trial] = Progress(0, event.epochs, 0, event.steps_per_epoch)
+            changed |= {"variants", "layers", "batchnorm"}
+        elif isinstance(event, BatchProgress):
+            progress = self.progress.get(event.trial)
+            if progress:
+                progress.epoch, progress.batch, progress.logs = event.epoch, event.batch, event.logs
+            return {"variants"}
+        elif isinstance(event, EpochEnded):
+            progress = self.progress.get(event.trial)
+            if progress:
+                progress.epoch, progress.batch = event.epoch, progress.steps
+                progress.logs = event.logs
+            changed |= {"variants", "results"}
+        elif isinstance(event, BatchNormSnapshot):
+            self.batchnorm.setdefault(event.trial, []).append((event.epoch, event.layers))
+            changed.add("batchnorm")
+        elif isinstance(event, VariantFinished | VariantFailed):
+            changed |= {"variants", "results"}
+        self.book.handle(event)
+        if self.curves.handle(event):
+            changed.add("curves")
+        line = describe(event)
+        if line:
+            self.add_line(event.kind, line)
+            changed.add("events")
+        return changed
+
+    def add_line(self, kind: str, line: str) -> None:
+        """Append an event-log line, keeping at most `max_lines` (memory stays flat)."""
+        self.lines.append((kind, line))
+        excess = len(self.lines) - self.max_lines
+        if excess > 0:
+            del self.lines[:excess]
+            self.dropped_lines += excess
+
+    def lines_after(self, count: int) -> list[tuple[str, str]]:
+        """The lines after the first `count` ever added (those still kept)."""
+        return self.lines[max(0, count - self.dropped_lines) :]
+
+    @property
+    def line_count(self) -> int:
+        """How many lines were ever added."""
+        return self.dropped_lines + len(self.lines)
+
+    def status(self, trial: str) -> str:
+        """running, finished, stopped or failed."""
+        result = self.book.trials.get(trial)
+        return result.status if result else "waiting"
+
+    def color_index(self, trial: str) -> int:
+        """The trial's position, which picks its colour everywhere."""
+        return self.trials.index(trial) if trial in self.trials else 0
+
+
+def _renamed(event: Event, session: int) -> Event:
+    values: dict[str, Any] = {"trial": f"{event.trial}~{session}"}
+    if hasattr(event, "variant"):
+        values["variant"] = f"{event.variant}~{session}"
+    return dataclasses.replace(event, **values)

@@ -1,0 +1,159 @@
+"""Compare stored runs from the keyboard: pick trials, overlay curves, see what differs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, SelectionList, TabbedContent, TabPane
+from textual_plotext import PlotextPlot
+
+from tuilab.app.colors import plot_color
+from tuilab.errors import TuilabError
+from tuilab.headless.charts import ChartOptions, draw_curves
+from tuilab.runtime.compare import Selection, differing_keys, layer_signature, select
+from tuilab.runtime.describe import format_value
+from tuilab.runtime.stored import list_runs, read_run_info
+
+
+def stored_trials(runs_dir: Path) -> list[tuple[str, Path, str]]:
+    """(label, run folder, trial) for every trial of every stored run, newest run first."""
+    import json
+
+    items = []
+    for info in list_runs(runs_dir):
+        try:
+            results = json.loads((info.folder / "results.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            results = {}
+        for trial in results.get("trials", {}) or info.variants:
+            items.append((f"{info.run_id}:{trial}", info.folder, trial))
+    return items
+
+
+class CompareScreen(Screen):
+    """Space toggles a trial; the curves, results and differences follow the selection."""
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("m", "next_metric", "Metric", id="compare.next_metric"),
+        Binding("n", "next_tab", "Next tab", id="compare.next_tab"),
+        Binding("escape", "app.pop_screen", "Back", id="compare.back"),
+    ]
+    """Keys; ids let users remap them."""
+
+    METRICS = ("accuracy", "loss", "learning_rate")
+
+    def __init__(self, runs_dir: Path, preselect_runs: list[str] | None = None) -> None:
+        super().__init__()
+        self.runs_dir = runs_dir
+        self.preselect = set(preselect_runs or [])
+        self.items = stored_trials(runs_dir)
+        self.selections: list[Selection] = []
+        self.options = ChartOptions()
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            yield SelectionList[int](
+                *[
+                    (label, i, label.split(":")[0] in self.preselect)
+                    for i, (label, _, _) in enumerate(self.items)
+                ],
+                id="compare-list",
+            )
+            with TabbedContent(id="compare-tabs"):
+                with TabPane("Curves", id="compare-curves"):
+                    yield PlotextPlot(id="compare-plot")
+                with TabPane("Results", id="compare-results"):
+                    yield DataTable(id="compare-table", cursor_type="row")
+                with TabPane("Differences", id="compare-diff"):
+                    yield DataTable(id="diff-table", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(SelectionList).focus()
+        if not self.items:
+            self.notify(f"no stored runs in {self.runs_dir}", severity="warning")
+        self._update()
+
+    @on(SelectionList.SelectedChanged)
+    def _changed(self) -> None:
+        self._update()
+
+    def _update(self) -> None:
+        chosen = [self.items[i] for i in self.query_one(SelectionList).selected]
+        try:
+            self.selections = select([(folder, trial) for _, folder, trial in chosen])
+        except TuilabError as exc:
+            self.notify(str(exc), severity="error")
+            self.selections = []
+        labels = [label for label, _, _ in chosen]
+        for selection, label in zip(self.selections, labels, strict=False):
+            selection.label = label.split("/", 1)[-1]
+        self._draw_curves()
+        self._fill_results()
+        self._fill_diff()
+
+    def _draw_curves(self) -> None:
+        plot = self.query_one(PlotextPlot)
+        curves = {s.label: s.curve for s in self.selections}
+        self.options.colors = {label: plot_color(i) for i, label in enumerate(curves)}
+        draw_curves(plot.plt, curves, self.options)
+        plot.refresh()
+
+    def _fill_results(self) -> None:
+        table = self.query_one("#compare-table", DataTable)
+        table.clear(columns=True)
+        for column in ("Trial", "Status", "Epochs", "Best val acc", "Test acc", "Δ acc", "Loss"):
+            table.add_column(column)
+        first = self.selections[0].result.test.get("accuracy") if self.selections else None
+        for selection in self.selections:
+            result = selection.result
+            accuracy = result.test.get("accuracy")
+            delta = "-" if accuracy is None or first is None else f"{accuracy - first:+.4f}"
+            table.add_row(
+                selection.label,
+                result.status,
+                result.epochs,
+                format_value(result.best.get("val_accuracy")),
+                format_value(accuracy),
+                delta,
+                format_value(result.test.get("loss")),
+            )
+
+    def _fill_diff(self) -> None:
+        table = self.query_one("#diff-table", DataTable)
+        table.clear(columns=True)
+        table.add_column("Key")
+        for selection in self.selections:
+            table.add_column(selection.label)
+        if len(self.selections) < 2:
+            return
+        for key, values in differing_keys([s.config for s in self.selections]).items():
+            table.add_row(key, *("-" if v is None else str(v) for v in values))
+        layers = [[layer_signature(r) for r in s.layers] for s in self.selections]
+        if len({tuple(rows) for rows in layers}) > 1:
+            for index in range(max(len(rows) for rows in layers)):
+                cells = [rows[index] if index < len(rows) else "" for rows in layers]
+                if len(set(cells)) > 1:
+                    table.add_row(f"layer {index}", *cells)
+
+    def action_next_metric(self) -> None:
+        index = (
+            self.METRICS.index(self.options.metric) if self.options.metric in self.METRICS else -1
+        )
+        self.options.metric = self.METRICS[(index + 1) % len(self.METRICS)]
+        self._draw_curves()
+
+    def action_next_tab(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        order = ("compare-curves", "compare-results", "compare-diff")
+        tabs.active = order[(order.index(tabs.active) + 1) % len(order)]
+
+
+__all__ = ["CompareScreen", "read_run_info"]

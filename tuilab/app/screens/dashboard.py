@@ -1,0 +1,341 @@
+"""The run dashboard: a live run (training in a worker thread) or a stored run, same widgets."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, RichLog, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from tuilab.app.messages import TrainingDone, TrainingEvent
+from tuilab.app.run_state import RunState
+from tuilab.app.widgets.batchnorm import BatchNormView
+from tuilab.app.widgets.curves import CurvesPlot
+from tuilab.app.widgets.layers import LayersView
+from tuilab.app.widgets.results import ResultsTable
+from tuilab.app.widgets.variants import VariantList, progress_line
+from tuilab.errors import TuilabError
+from tuilab.runtime.control import RunControl
+from tuilab.runtime.events import Event
+from tuilab.runtime.session import RunRequest
+
+TABS = ("curves", "layers", "batchnorm", "events", "results")
+LINE_STYLES = {
+    "learning_rate_changed": "yellow",
+    "early_stopped": "magenta",
+    "variant_failed": "bold red",
+    "variant_finished": "green",
+    "control_applied": "cyan",
+}
+REDRAW_INTERVAL_S = 0.25
+STEERING = ("stop", "stop_after_epoch", "halve_lr", "checkpoint")
+
+
+class DashboardScreen(Screen):
+    """Variant list on the left; curves, layers, BatchNorm, events and results tabs."""
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("s", "stop", "Stop", id="dashboard.stop"),
+        Binding("e", "stop_after_epoch", "Stop after epoch", id="dashboard.stop_after_epoch"),
+        Binding("h", "halve_lr", "Halve lr", id="dashboard.halve_lr"),
+        Binding("k", "checkpoint", "Checkpoint", id="dashboard.checkpoint"),
+        Binding("r", "rerun", "Rerun variant", id="dashboard.rerun"),
+        Binding("n", "next_tab", "Next tab", id="dashboard.next_tab"),
+        Binding("p", "previous_tab", "Prev tab", id="dashboard.previous_tab"),
+        Binding("m", "next_metric", "Metric", id="dashboard.next_metric"),
+        Binding("space", "toggle_visible", "Hide/show", id="dashboard.toggle_visible"),
+        Binding("t", "toggle_train", "Train curve", show=False, id="dashboard.toggle_train"),
+        Binding("v", "toggle_validation", "Val curve", show=False, id="dashboard.toggle_val"),
+        Binding("g", "toggle_log", "Log scale", show=False, id="dashboard.toggle_log"),
+        Binding("less_than_sign", "bn_layer(-1)", "BN layer", show=False, id="dashboard.bn_prev"),
+        Binding("greater_than_sign", "bn_layer(1)", "BN layer", show=False, id="dashboard.bn_next"),
+        Binding("o", "sort_results", "Sort", show=False, id="dashboard.sort"),
+        Binding("c", "compare", "Compare", id="dashboard.compare"),
+        Binding("escape", "back", "Back", id="dashboard.back"),
+    ]
+    """Keys; ids let users remap them. Steering keys work only while training runs."""
+
+    def __init__(
+        self,
+        request: RunRequest | None = None,
+        events: list[Event] | None = None,
+        title: str = "",
+    ) -> None:
+        super().__init__()
+        self.request = request
+        self.stored_events = events or []
+        self.state = RunState()
+        self.hidden: set[str] = set()
+        self.control = RunControl()
+        self.running = False
+        self.session = 0
+        self.quit_when_done = False
+        self._dirty: set[str] = set()
+        self._selected: str | None = None
+        self._shown_lines = 0
+        self.sub_title = title
+
+    # -- layout ----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="dashboard"):
+            with Vertical(id="sidebar"):
+                yield VariantList(id="variants")
+                yield Static(id="progress-line")
+                yield Static(id="run-info")
+            with TabbedContent(id="tabs", initial="curves"):
+                with TabPane("Curves", id="curves"):
+                    yield CurvesPlot(id="curves-plot")
+                with TabPane("Layers", id="layers"):
+                    yield LayersView(id="layers-view")
+                with TabPane("BatchNorm", id="batchnorm"):
+                    yield BatchNormView(id="bn-view")
+                with TabPane("Events", id="events"):
+                    yield RichLog(
+                        id="event-log", wrap=True, markup=False, max_lines=2000, min_width=20
+                    )
+                with TabPane("Results", id="results"):
+                    yield ResultsTable(id="results-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_interval(REDRAW_INTERVAL_S, self._redraw)
+        if self.stored_events:
+            for event in self.stored_events:
+                self._dirty |= self.state.handle(event)
+            self._redraw(force=True)
+        elif self.request is not None:
+            self.start_training(self.request)
+
+    # -- training --------------------------------------------------------------------------
+    def start_training(self, request: RunRequest) -> None:
+        """Start a run in a worker thread (the UI thread never runs TensorFlow work)."""
+        self.session += 1
+        self.control = RunControl()
+        self.running = True
+        self._log("system", f"preparing {request.scenario} (loading TensorFlow and the data)")
+        self.refresh_bindings()
+        self._train(request, self.session, self.control)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training")
+    def _train(self, request: RunRequest, session: int, control: RunControl) -> None:
+        from tuilab.runtime.session import prepare_run
+
+        try:
+            runner, store = prepare_run(request, control)
+        except TuilabError as exc:
+            self.post_message(TrainingDone("invalid", str(exc), session))
+            return
+
+        def sink(event: Event) -> None:
+            if store:
+                store.handle(event)
+            self.post_message(TrainingEvent(event, session))
+
+        runner.sink = sink
+        status = runner.run()
+        self.post_message(TrainingDone(status, "", session))
+
+    @on(TrainingEvent)
+    def _on_training_event(self, message: TrainingEvent) -> None:
+        self._dirty |= self.state.handle(message.event, message.session)
+
+    @on(TrainingDone)
+    def _on_training_done(self, message: TrainingDone) -> None:
+        self.running = False
+        if message.error:
+            self._log("variant_failed", message.error)
+            self.notify(message.error, title="Cannot run", severity="error", timeout=10)
+        else:
+            self.notify(f"run {message.status}", timeout=3)
+        self.refresh_bindings()
+        self._redraw(force=True)
+        if self.quit_when_done:
+            self.app.exit()
+
+    @on(Worker.StateChanged)
+    def _on_worker_state(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.running = False
+            error = event.worker.error
+            self._log("variant_failed", f"training stopped by an internal error: {error!r}")
+            self.notify(repr(error), title="Internal error", severity="error", timeout=15)
+            self.refresh_bindings()
+            if self.quit_when_done:
+                self.app.exit()
+
+    def stop_and_quit(self) -> None:
+        """Stop training cleanly, then exit the app once the worker has finished."""
+        self.quit_when_done = True
+        self.control.stop()
+
+    # -- drawing ---------------------------------------------------------------------------
+    def _redraw(self, force: bool = False) -> None:
+        """Redraw only what changed, at most every REDRAW_INTERVAL_S (UI stays idle between)."""
+        dirty = set(self._dirty) if not force else {*self._dirty, *TABS, "variants"}
+        if not dirty:
+            return
+        active = self.query_one(TabbedContent).active
+        with self.app.batch_update():
+            variants = self.query_one(VariantList)
+            if "variants" in dirty:
+                variants.update_from(self.state, self.hidden)
+                self._selected = variants.selected_trial or self._selected
+                self.query_one("#progress-line", Static).update(
+                    progress_line(self.state, self._selected)
+                )
+                self.query_one("#run-info", Static).update(self._run_info())
+            for part in TABS:
+                if part in dirty and part == active:
+                    self._draw_part(part)
+                    dirty.discard(part)
+        self._dirty = {p for p in dirty if p in TABS}  # hidden tabs draw when shown
+
+    def _draw_part(self, part: str) -> None:
+        trial = self._selected
+        if part == "curves":
+            self.query_one(CurvesPlot).draw(self.state, self.hidden)
+        elif part == "layers":
+            self.query_one(LayersView).show(trial, self.state.summaries.get(trial or ""))
+        elif part == "batchnorm":
+            self.query_one(BatchNormView).show(trial, self.state.batchnorm.get(trial or "", []))
+        elif part == "results":
+            self.query_one(ResultsTable).update_from(self.state)
+        elif part == "events":
+            self._append_lines()
+
+    def _append_lines(self) -> None:
+        log = self.query_one(RichLog)
+
+        for kind, line in self.state.lines[log.lines.__len__() and self._shown_lines :]:
+            log.write(Text(line, style=LINE_STYLES.get(kind, "")))
+        self._shown_lines = len(self.state.lines)
+
+    _shown_lines = 0
+
+    def _log(self, kind: str, line: str) -> None:
+        self.state.add_line(kind, line)
+        self._dirty.add("events")
+
+    def _run_info(self) -> str:
+        where = self.state.run_dirs[-1] if self.state.run_dirs else "not stored"
+        status = "training…" if self.running else (self.state.book.status or "")
+        return f"{self.state.scenario}\n{self.state.device}\n{status}\n{Path(where).name}"
+
+    @on(TabbedContent.TabActivated)
+    def _on_tab(self, event: TabbedContent.TabActivated) -> None:
+        self._dirty.add(event.pane.id or "")
+        self._redraw()
+
+    @on(DataTable.RowHighlighted, "#variants")
+    def _on_variant(self, event: DataTable.RowHighlighted) -> None:
+        self._selected = str(event.row_key.value)
+        self._dirty |= {"layers", "batchnorm", "variants"}
+        self._redraw()
+
+    # -- actions ---------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Grey out steering when nothing runs, and rerun while something does."""
+        if action in STEERING:
+            return self.running
+        if action == "rerun":
+            return not self.running and self.request is not None
+        return True
+
+    def action_stop(self) -> None:
+        self.control.stop()
+        self._log("control_applied", "stop requested: at the end of this batch")
+
+    def action_stop_after_epoch(self) -> None:
+        self.control.stop_after_epoch()
+        self._log("control_applied", "stop requested: after this epoch")
+
+    def action_halve_lr(self) -> None:
+        self.control.scale_learning_rate(0.5)
+
+    def action_checkpoint(self) -> None:
+        self.control.checkpoint()
+
+    def action_rerun(self) -> None:
+        """Train the selected variant again (a new stored run), next to the earlier curves."""
+        if self.request is None:
+            return
+        trial = self._selected or (self.state.trials[0] if self.state.trials else None)
+        if trial is None:
+            return
+        variant = (
+            self.state.book.trials[trial].variant if trial in self.state.book.trials else trial
+        )
+        variant = variant.split("~")[0]
+        self.start_training(dataclasses.replace(self.request, variants=[variant]))
+
+    def action_next_tab(self) -> None:
+        self._switch_tab(1)
+
+    def action_previous_tab(self) -> None:
+        self._switch_tab(-1)
+
+    def _switch_tab(self, step: int) -> None:
+        tabs = self.query_one(TabbedContent)
+        tabs.active = TABS[(TABS.index(tabs.active) + step) % len(TABS)]
+
+    def action_next_metric(self) -> None:
+        metric = self.query_one(CurvesPlot).next_metric(self.state)
+        self.notify(f"metric: {metric}", timeout=1.5)
+        self._dirty.add("curves")
+        self._redraw()
+
+    def _toggle_option(self, name: str) -> None:
+        options = self.query_one(CurvesPlot).options
+        setattr(options, name, not getattr(options, name))
+        self._dirty.add("curves")
+        self._redraw()
+
+    def action_toggle_train(self) -> None:
+        self._toggle_option("train")
+
+    def action_toggle_validation(self) -> None:
+        self._toggle_option("validation")
+
+    def action_toggle_log(self) -> None:
+        self._toggle_option("log_scale")
+
+    def action_toggle_visible(self) -> None:
+        trial = self._selected
+        if trial:
+            self.hidden ^= {trial}
+            self._dirty |= {"curves", "variants"}
+            self._redraw()
+
+    def action_bn_layer(self, step: int) -> None:
+        view = self.query_one(BatchNormView)
+        history = self.state.batchnorm.get(self._selected or "", [])
+        view.cycle(step, list(history[0][1]) if history else [])
+        self._dirty.add("batchnorm")
+        self._redraw()
+
+    def action_sort_results(self) -> None:
+        column = self.query_one(ResultsTable).cycle_sort()
+        self.notify(f"sorted by {column}", timeout=1.5)
+
+    def action_compare(self) -> None:
+        from tuilab.app.screens.compare import CompareScreen
+
+        preselect = [f"{Path(d).parent.name}/{Path(d).name}" for d in self.state.run_dirs]
+        self.app.push_screen(CompareScreen(self.app.runs_dir, preselect_runs=preselect))
+
+    def action_back(self) -> None:
+        if self.running:
+            self.notify(
+                "training is running: press s to stop it first, or q to quit", severity="warning"
+            )
+            return
+        self.app.pop_screen()

@@ -1,0 +1,1 @@
+"""Dashboard widgets; each redraws itself from a `RunState`."""

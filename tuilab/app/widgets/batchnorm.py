@@ -1,0 +1,99 @@
+"""BatchNorm inspector: per channel gamma, beta, moving mean and variance, and their history."""
+
+from __future__ import annotations
+
+import statistics
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Label, Sparkline, Static
+
+from tuilab.runtime.describe import format_value
+
+VARIABLES = ("gamma", "beta", "moving_mean", "moving_variance")
+Snapshot = dict[str, dict[str, list[float]]]
+
+
+def health_flags(values: dict[str, list[float]], channel: int) -> str:
+    """Warnings for one channel: gamma collapsing to 0, variance collapsing or exploding."""
+    flags = []
+    gamma = values.get("gamma", [])
+    if channel < len(gamma) and abs(gamma[channel]) < 0.05:
+        flags.append("γ→0")
+    variance = values.get("moving_variance", [])
+    if channel < len(variance):
+        if variance[channel] < 1e-4:
+            flags.append("var→0")
+        elif variance[channel] > 1e4:
+            flags.append("var↑")
+    return " ".join(flags)
+
+
+class BatchNormView(Vertical):
+    """Pick a BatchNormalization layer with < and >; initial vs now per channel; sparklines."""
+
+    DEFAULT_CSS = """
+    BatchNormView Horizontal { height: 1; }
+    BatchNormView Horizontal Label { width: 16; }
+    BatchNormView Sparkline { width: 1fr; }
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.layer_index = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="bn-title")
+        for name in VARIABLES:
+            with Horizontal(id=f"bn-row-{name}"):
+                yield Label(f"{name} mean", id=f"bn-label-{name}")
+                yield Sparkline([], id=f"bn-spark-{name}")
+        yield DataTable(id="bn-table", cursor_type="row")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for column in ("ch", "gamma", "beta", "mean", "variance", "flags"):
+            table.add_column(column, key=column)
+
+    def cycle(self, step: int, layers: list[str]) -> None:
+        """Move to the next or previous BatchNormalization layer."""
+        if layers:
+            self.layer_index = (self.layer_index + step) % len(layers)
+
+    def show(self, trial: str | None, history: list[tuple[int, Snapshot]]) -> None:
+        """Show the chosen layer of `trial`: its snapshots from epoch 0 (initial) on."""
+        title = self.query_one("#bn-title", Static)
+        table = self.query_one(DataTable)
+        table.clear()
+        layers = list(history[0][1]) if history else []
+        for widget in (table, *self.query(Horizontal)):
+            widget.display = bool(layers)
+        if not layers:
+            title.update(f"{trial or 'This model'}: no BatchNormalization layers.")
+            return
+        self.layer_index %= len(layers)
+        layer = layers[self.layer_index]
+        first, (epoch, last) = history[0][1][layer], history[-1]
+        last = last[layer]
+        title.update(
+            f"{trial} · {layer} ({self.layer_index + 1}/{len(layers)}, < > to switch) · "
+            f"initial → epoch {epoch}"
+        )
+        for name in VARIABLES:
+            series = [statistics.fmean(s[layer][name]) for _, s in history if s[layer].get(name)]
+            self.query_one(f"#bn-spark-{name}", Sparkline).data = series
+            if series:
+                label = f"{name[:12]} {format_value(series[-1])}"
+                self.query_one(f"#bn-label-{name}", Label).update(label)
+        channels = len(last.get("gamma") or last.get("moving_mean") or [])
+        for channel in range(channels):
+            cells = [str(channel)]
+            for name in VARIABLES:
+                before, now = first.get(name, []), last.get(name, [])
+                if channel < len(now):
+                    start = format_value(before[channel]) if channel < len(before) else "?"
+                    cells.append(f"{start}→{format_value(now[channel])}")
+                else:
+                    cells.append("-")
+            cells.append(health_flags(last, channel))
+            table.add_row(*cells)
