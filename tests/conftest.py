@@ -86,8 +86,11 @@ def make_cifar_folder(folder: Path, per_batch: int = 10) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for index, name in enumerate([*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]):
         pictures, labels = images(per_batch, (3, 32, 32), 10 + index)
-        batch = {b"data": pictures.reshape(per_batch, 3072), b"labels": labels.tolist(),
-                 b"batch_label": name.encode()}
+        batch = {
+            b"data": pictures.reshape(per_batch, 3072),
+            b"labels": labels.tolist(),
+            b"batch_label": name.encode(),
+        }
         with open(folder / name, "wb") as stream:
             pickle.dump(batch, stream, protocol=2)
     return folder

@@ -81,14 +81,21 @@ def test_run_json_is_one_event_per_line(write_scenario, tmp_path):
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert events[0]["event"] == "run_started" and events[-1]["event"] == "run_finished"
     assert sum(e["event"] == "epoch_ended" for e in events) == 4
-    stored = list((tmp_path / "scenario").iterdir())[0] / "events.jsonl"
+    stored = next(iter((tmp_path / "scenario").iterdir())) / "events.jsonl"
     stored_kinds = [json.loads(line)["event"] for line in stored.read_text().splitlines()]
     assert stored_kinds == [e["event"] for e in events if e["event"] != "batch_progress"]
 
 
 def test_run_store_layout_and_listing(write_scenario, tmp_path):
-    result = invoke("run", str(write_scenario(QUICK)), "--headless", "--runs-dir", str(tmp_path),
-                    "--set", "fit.epochs=3")
+    result = invoke(
+        "run",
+        str(write_scenario(QUICK)),
+        "--headless",
+        "--runs-dir",
+        str(tmp_path),
+        "--set",
+        "fit.epochs=3",
+    )
     assert result.exit_code == 0, result.output
     assert "Results" in result.output and "epoch 3:" in result.output
     run = next((tmp_path / "scenario").iterdir())
@@ -97,8 +104,14 @@ def test_run_store_layout_and_listing(write_scenario, tmp_path):
     with open(run / "variants" / "a" / "history.csv", newline="") as stream:
         rows = list(csv.DictReader(stream))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]  # as Keras's CSVLogger writes it
-    assert set(rows[0]) == {"epoch", "accuracy", "loss", "val_accuracy", "val_loss",
-                            "learning_rate"}
+    assert set(rows[0]) == {
+        "epoch",
+        "accuracy",
+        "loss",
+        "val_accuracy",
+        "val_loss",
+        "learning_rate",
+    }
     assert (run / "variants" / "b" / "model.keras").is_file()
     results = json.loads((run / "results.json").read_text())
     assert results["status"] == "finished"
@@ -119,8 +132,20 @@ def test_run_store_layout_and_listing(write_scenario, tmp_path):
 def test_compare_and_report(write_scenario, tmp_path):
     path = write_scenario(QUICK)
     assert invoke("run", str(path), "--json", "--runs-dir", str(tmp_path)).exit_code == 0
-    assert invoke("run", str(path), "--json", "--runs-dir", str(tmp_path), "--set",
-                  "variants.b.fit.epochs=1", "--variant", "b").exit_code == 0
+    assert (
+        invoke(
+            "run",
+            str(path),
+            "--json",
+            "--runs-dir",
+            str(tmp_path),
+            "--set",
+            "variants.b.fit.epochs=1",
+            "--variant",
+            "b",
+        ).exit_code
+        == 0
+    )
     runs = sorted(p.name for p in (tmp_path / "scenario").iterdir())
     result = invoke("compare", f"{runs[0]}:b", f"{runs[1]}:b", "--runs-dir", str(tmp_path))
     assert result.exit_code == 0, result.output
@@ -133,23 +158,27 @@ def test_compare_and_report(write_scenario, tmp_path):
     assert invoke("show", "nope", "--runs-dir", str(tmp_path)).exit_code == 2
 
 
-def test_failed_variant_exits_1_and_bad_input_exits_2_with_nothing_stored(
-    write_scenario, tmp_path
-):
-    diverging = QUICK + """
+def test_failed_variant_exits_1_and_bad_input_exits_2_with_nothing_stored(write_scenario, tmp_path):
+    diverging = (
+        QUICK
+        + """
 [variants.c]
 model.layers = [{ type = "Dense", units = 32, activation = "relu" }, { type = "Dense", units = 10 }]
 compile.optimizer = { type = "SGD", learning_rate = 1e12 }
 compile.loss = { type = "SparseCategoricalCrossentropy", from_logits = true }
 """
-    result = invoke("run", str(write_scenario(diverging)), "--headless", "--runs-dir",
-                    str(tmp_path / "r1"))
+    )
+    result = invoke(
+        "run", str(write_scenario(diverging)), "--headless", "--runs-dir", str(tmp_path / "r1")
+    )
     assert result.exit_code == 1 and "FAILED: loss became nan" in result.output
     bad = write_scenario(QUICK.replace("epochs = 2", "epochs = -1"), "bad.toml")
     result = invoke("run", str(bad), "--headless", "--runs-dir", str(tmp_path / "r2"))
     assert result.exit_code == 2 and "fit.epochs" in result.output
-    missing = write_scenario(QUICK.replace('"digits"', '"cifar10"').replace("flatten = true",
-                             "flatten = true"), "missing.toml")
+    missing = write_scenario(
+        QUICK.replace('"digits"', '"cifar10"').replace("flatten = true", "flatten = true"),
+        "missing.toml",
+    )
     result = invoke("run", str(missing), "--headless", "--runs-dir", str(tmp_path / "r3"))
     assert result.exit_code == 2 and "dataset 'cifar10' not found" in result.output
     assert not (tmp_path / "r2").exists() and not (tmp_path / "r3").exists()
@@ -182,8 +211,11 @@ batch_size = 50
 
 def tuilab(*args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "tuilab", *args], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, **kwargs,
+        [sys.executable, "-m", "tuilab", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
     )
 
 

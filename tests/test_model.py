@@ -77,8 +77,14 @@ layers = [{layers}]
         ("mnist", MLP, True, 'batchnorm = { position = "after", momentum = 0.99 }', 35_570, 240),
         ("fashion_mnist", CNN_2_BLOCKS + HEAD, False, "", 77_638, 0),
         ("fashion_mnist", CNN_2_BLOCKS + BLOCK_3 + HEAD, False, "", 56_318, 0),
-        ("fashion_mnist", CNN_2_BLOCKS + HEAD, False, 'batchnorm = { position = "before" }',
-         78_374, 368),
+        (
+            "fashion_mnist",
+            CNN_2_BLOCKS + HEAD,
+            False,
+            'batchnorm = { position = "before" }',
+            78_374,
+            368,
+        ),
         ("cifar10", CIFAR, False, "", 2_723_062, 6),
     ],
 )
@@ -99,8 +105,10 @@ def test_cifar_input_batchnorm_has_12_parameters_and_its_four_vectors(write_scen
     assert summary.rows[0].type == "BatchNormalization" and summary.rows[0].params == 12
     state = batchnorm_state(model["default"])["batch_normalization"]
     assert state == {
-        "gamma": [1.0] * 3, "beta": [0.0] * 3,
-        "moving_mean": [0.0] * 3, "moving_variance": [1.0] * 3,
+        "gamma": [1.0] * 3,
+        "beta": [0.0] * 3,
+        "moving_mean": [0.0] * 3,
+        "moving_variance": [1.0] * 3,
     }
 
 
@@ -110,37 +118,64 @@ def types(plans) -> list[str]:
 
 def test_batchnorm_after_goes_after_the_activation():
     config = ModelConfig(
-        layers=[{"type": "Conv2D", "filters": 4, "kernel_size": 3}, {"type": "LeakyReLU"},
-                {"type": "Dense", "units": 8, "activation": "relu"},
-                {"type": "Dense", "units": 10, "activation": "softmax"}],
+        layers=[
+            {"type": "Conv2D", "filters": 4, "kernel_size": 3},
+            {"type": "LeakyReLU"},
+            {"type": "Dense", "units": 8, "activation": "relu"},
+            {"type": "Dense", "units": 10, "activation": "softmax"},
+        ],
         batchnorm={"position": "after", "momentum": 0.5},
     )
     plans = plan_layers(config)
-    assert types(plans) == ["Conv2D", "LeakyReLU", "BatchNormalization", "Dense",
-                            "BatchNormalization", "Dense"]
+    assert types(plans) == [
+        "Conv2D",
+        "LeakyReLU",
+        "BatchNormalization",
+        "Dense",
+        "BatchNormalization",
+        "Dense",
+    ]
     assert plans[2].args["momentum"] == 0.5
     assert [p.args["name"] for p in plans] == [
-        "conv2d", "leaky_relu", "batch_normalization", "dense", "batch_normalization_1", "dense_1"]
+        "conv2d",
+        "leaky_relu",
+        "batch_normalization",
+        "dense",
+        "batch_normalization_1",
+        "dense_1",
+    ]
 
 
 def test_batchnorm_before_splits_the_activation_out():
     config = ModelConfig(
-        layers=[{"type": "Dense", "units": 8, "activation": "relu"},
-                {"type": "Conv2D", "filters": 4, "kernel_size": 3}, {"type": "LeakyReLU"},
-                {"type": "Dense", "units": 10, "activation": "softmax"}],
+        layers=[
+            {"type": "Dense", "units": 8, "activation": "relu"},
+            {"type": "Conv2D", "filters": 4, "kernel_size": 3},
+            {"type": "LeakyReLU"},
+            {"type": "Dense", "units": 10, "activation": "softmax"},
+        ],
         batchnorm={"position": "before"},
     )
     plans = plan_layers(config)
-    assert types(plans) == ["Dense", "BatchNormalization", "Activation", "Conv2D",
-                            "BatchNormalization", "LeakyReLU", "Dense"]
+    assert types(plans) == [
+        "Dense",
+        "BatchNormalization",
+        "Activation",
+        "Conv2D",
+        "BatchNormalization",
+        "LeakyReLU",
+        "Dense",
+    ]
     assert plans[0].args["activation"] is None and plans[2].args["activation"] == "relu"
 
 
 def test_per_layer_batchnorm_overrides_the_default():
     config = ModelConfig(
-        layers=[{"type": "Dense", "units": 8, "batchnorm": False},
-                {"type": "Dense", "units": 8, "batchnorm": {"momentum": 0.1}},
-                {"type": "Dense", "units": 10}],
+        layers=[
+            {"type": "Dense", "units": 8, "batchnorm": False},
+            {"type": "Dense", "units": 8, "batchnorm": {"momentum": 0.1}},
+            {"type": "Dense", "units": 10},
+        ],
         batchnorm={"position": "after", "momentum": 0.9},
     )
     plans = plan_layers(config)
@@ -157,34 +192,71 @@ def build_errors(write_scenario, text: str) -> str:
 @pytest.mark.parametrize(
     ("layers", "flatten", "extra", "expected"),
     [
-        ('{ type = "Conv2d", filters = 3, kernel_size = 3 }', False, "",
-         "model.layers[0]: unknown Keras layer 'Conv2d' (did you mean 'Conv2D'?"),
-        ('{ type = "Dense", units = 10, activaton = "softmax" }', True, "",
-         "model.layers[0].activaton: Dense has no argument 'activaton' "
-         "(did you mean 'activation'?)"),
-        ('{ type = "Conv2D", filters = 3, kernel_size = 3 }, { type = "Flatten" }, '
-         '{ type = "Dense", units = 10 }', True, "",
-         "model.layers[0]: Conv2D cannot take input of shape (None, 784)"),
-        ('{ type = "Dense", units = 7, activation = "softmax" }', True, "",
-         "the output layer has 7 units but the data has 10 classes (set units = 10)"),
-        ('{ type = "MaxPooling2D", pool_size = 8 }, { type = "MaxPooling2D", pool_size = 8 }, '
-         '{ type = "Flatten" }, { type = "Dense", units = 10 }', False, "",
-         "model.layers[1]: MaxPooling2D cannot take input of shape (None, 3, 3, 1)"),
-        ('{ type = "Dense", units = 10, input_shape = [784] }', True, "",
-         "'input_shape' is not needed: the input shape comes from the data"),
-        ('{ type = "Dense", units = 10, activation = "softmax" }', True,
-         '[compile]\nloss = "binary_crossentropy"',
-         "compile.loss: binary_crossentropy needs 2 classes and 1 output unit"),
+        (
+            '{ type = "Conv2d", filters = 3, kernel_size = 3 }',
+            False,
+            "",
+            "model.layers[0]: unknown Keras layer 'Conv2d' (did you mean 'Conv2D'?",
+        ),
+        (
+            '{ type = "Dense", units = 10, activaton = "softmax" }',
+            True,
+            "",
+            "model.layers[0].activaton: Dense has no argument 'activaton' "
+            "(did you mean 'activation'?)",
+        ),
+        (
+            '{ type = "Conv2D", filters = 3, kernel_size = 3 }, { type = "Flatten" }, '
+            '{ type = "Dense", units = 10 }',
+            True,
+            "",
+            "model.layers[0]: Conv2D cannot take input of shape (None, 784)",
+        ),
+        (
+            '{ type = "Dense", units = 7, activation = "softmax" }',
+            True,
+            "",
+            "the output layer has 7 units but the data has 10 classes (set units = 10)",
+        ),
+        (
+            '{ type = "MaxPooling2D", pool_size = 8 }, { type = "MaxPooling2D", pool_size = 8 }, '
+            '{ type = "Flatten" }, { type = "Dense", units = 10 }',
+            False,
+            "",
+            "model.layers[1]: MaxPooling2D cannot take input of shape (None, 3, 3, 1)",
+        ),
+        (
+            '{ type = "Dense", units = 10, input_shape = [784] }',
+            True,
+            "",
+            "'input_shape' is not needed: the input shape comes from the data",
+        ),
+        (
+            '{ type = "Dense", units = 10, activation = "softmax" }',
+            True,
+            '[compile]\nloss = "binary_crossentropy"',
+            "compile.loss: binary_crossentropy needs 2 classes and 1 output unit",
+        ),
         ('{ type = "Dense", units = -3 }', True, "", "model.layers[0]: Dense:"),
-        ('{ type = "Conv2D", filters = 3, kernel_size = 3 }', False, "",
-         "not one vector per sample (add a Flatten or GlobalAveragePooling2D"),
-        ('{ type = "Dense", units = 10 }', True,
-         '[compile]\nmetrics = ["acuracy"]\noptimizer = { type = "SGD", learning_rat = 0.1 }',
-         "compile.metrics[0]: unknown Keras metric 'acuracy'"),
-        ('{ type = "Dense", units = 10 }', True,
-         '[[callbacks]]\ntype = "EarlyStopping"\npatiense = 3',
-         "callbacks[0].patiense: EarlyStopping has no argument 'patiense' "
-         "(did you mean 'patience'?)"),
+        (
+            '{ type = "Conv2D", filters = 3, kernel_size = 3 }',
+            False,
+            "",
+            "not one vector per sample (add a Flatten or GlobalAveragePooling2D",
+        ),
+        (
+            '{ type = "Dense", units = 10 }',
+            True,
+            '[compile]\nmetrics = ["acuracy"]\noptimizer = { type = "SGD", learning_rat = 0.1 }',
+            "compile.metrics[0]: unknown Keras metric 'acuracy'",
+        ),
+        (
+            '{ type = "Dense", units = 10 }',
+            True,
+            '[[callbacks]]\ntype = "EarlyStopping"\npatiense = 3',
+            "callbacks[0].patiense: EarlyStopping has no argument 'patiense' "
+            "(did you mean 'patience'?)",
+        ),
     ],
 )
 def test_build_errors_name_the_layer_and_the_fix(write_scenario, layers, flatten, extra, expected):
@@ -193,11 +265,14 @@ def test_build_errors_name_the_layer_and_the_fix(write_scenario, layers, flatten
 
 
 def test_optimizer_argument_and_variant_keys(write_scenario):
-    text = scenario_text("mnist", '{ type = "Dense", units = 10 }', True) + """
+    text = (
+        scenario_text("mnist", '{ type = "Dense", units = 10 }', True)
+        + """
 [variants.ok]
 [variants.bad]
 compile.optimizer = { type = "SGD", learning_rat = 0.1 }
 """
+    )
     message = build_errors(write_scenario, text)
     assert "variants.bad.compile.optimizer.learning_rat: SGD has no argument" in message
     line = text.splitlines().index('compile.optimizer = { type = "SGD", learning_rat = 0.1 }') + 1

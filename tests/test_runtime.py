@@ -88,11 +88,15 @@ def test_reporter_logs_equal_keras_history(write_scenario):
     model = build_model(config, data.input_shape, data.classes)
     model.compile(optimizer="adam", loss=config.compile.loss, metrics=["accuracy"])
     events = []
-    reporter = make_reporter(trial="t", sink=events.append, control=RunControl(), steps=18,
-                             batch_size=64)
+    reporter = make_reporter(
+        trial="t", sink=events.append, control=RunControl(), steps=18, batch_size=64
+    )
     history = model.fit(  # same call shape as the runner: shuffled dataset, shuffle=False
         make_dataset(data.x_train, data.y_train, 64, shuffle=True, seed=1),
-        validation_data=(data.x_val, data.y_val), epochs=3, callbacks=[reporter], verbose=0,
+        validation_data=(data.x_val, data.y_val),
+        epochs=3,
+        callbacks=[reporter],
+        verbose=0,
         shuffle=False,
     )
     epochs = of(events, EpochEnded)
@@ -102,7 +106,9 @@ def test_reporter_logs_equal_keras_history(write_scenario):
 
 
 def test_reduce_lr_on_plateau_is_reported_with_old_and_new_rates(write_scenario):
-    text = DIGITS + """
+    text = (
+        DIGITS
+        + """
 [[callbacks]]
 type = "ReduceLROnPlateau"
 monitor = "loss"
@@ -110,6 +116,7 @@ patience = 0
 min_delta = 10.0
 factor = 0.5
 """
+    )
     _, events = run_scenario(write_scenario, text)
     changes = of(events, LearningRateChanged)
     assert changes, "ReduceLROnPlateau never fired"
@@ -120,13 +127,16 @@ factor = 0.5
 
 
 def test_early_stopping_is_reported(write_scenario):
-    text = DIGITS.replace("epochs = 3", "epochs = 10") + """
+    text = (
+        DIGITS.replace("epochs = 3", "epochs = 10")
+        + """
 [[callbacks]]
 type = "EarlyStopping"
 monitor = "loss"
 patience = 1
 min_delta = 10.0
 """
+    )
     status, events = run_scenario(write_scenario, text)
     stops = of(events, EarlyStopped)
     assert status == "finished" and len(stops) == 1
@@ -135,13 +145,16 @@ min_delta = 10.0
 
 
 def test_a_diverging_variant_fails_and_the_others_finish(write_scenario):
-    text = DIGITS + """
+    text = (
+        DIGITS
+        + """
 [variants.diverges]
 model.layers = [{ type = "Dense", units = 32, activation = "relu" }, { type = "Dense", units = 10 }]
 compile.optimizer = { type = "SGD", learning_rate = 1e12 }
 compile.loss = { type = "SparseCategoricalCrossentropy", from_logits = true }
 [variants.fine]
 """
+    )
     status, events = run_scenario(write_scenario, text)
     assert status == "failed"
     failed = of(events, VariantFailed)
@@ -157,7 +170,9 @@ def test_stop_on_request_from_another_thread(write_scenario):
     stopper = threading.Thread(target=lambda: first_epoch.wait(60) and control.stop())
     stopper.start()
     status, events = run_scenario(
-        write_scenario, text, control=control,
+        write_scenario,
+        text,
+        control=control,
         on_event=lambda e: isinstance(e, EpochEnded) and first_epoch.set(),
     )
     stopper.join()

@@ -65,10 +65,13 @@ def test_a_scenario_without_variants_has_one(write_scenario):
 
 
 def test_lists_are_replaced_whole(write_scenario):
-    text = BASE + """
+    text = (
+        BASE
+        + """
 [variants.tiny]
 model.layers = [{ type = "Dense", units = 10, activation = "softmax" }]
 """
+    )
     scenario = load_scenario(write_scenario(text))
     assert len(scenario.variants["tiny"].model.layers) == 1
     assert len(scenario.variants["plain"].model.layers) == 2
@@ -84,9 +87,7 @@ def test_set_overrides_win_over_variants(write_scenario):
 
 
 def test_set_can_target_one_variant(write_scenario):
-    scenario = load_scenario(
-        write_scenario(BASE), ["variants.bn_05.model.batchnorm.momentum=0.3"]
-    )
+    scenario = load_scenario(write_scenario(BASE), ["variants.bn_05.model.batchnorm.momentum=0.3"])
     assert scenario.variants["bn_05"].model.batchnorm.layer_args == {"momentum": 0.3}
     assert scenario.variants["bn_099"].model.batchnorm.layer_args == {"momentum": 0.99}
 
@@ -117,23 +118,37 @@ def errors_of(write_scenario, text: str, overrides: list[str] | None = None) -> 
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (('normalize = "scale"', 'normalize = "scael"'),
-         ":8: data.normalize: should be 'none', 'scale', 'center' or 'standardize', got 'scael' "
-         "(did you mean 'scale'?)"),
-        (("epochs = 20", "epochs = 0"),
-         ":22: fit.epochs: should be greater than or equal to 1, got 0"),
-        (("validation_split = 0.3", "validation_split = 1.5"),
-         ":10: data.validation_split: should be less than 1, got 1.5"),
+        (
+            ('normalize = "scale"', 'normalize = "scael"'),
+            ":8: data.normalize: should be 'none', 'scale', 'center' or 'standardize', got 'scael' "
+            "(did you mean 'scale'?)",
+        ),
+        (
+            ("epochs = 20", "epochs = 0"),
+            ":22: fit.epochs: should be greater than or equal to 1, got 0",
+        ),
+        (
+            ("validation_split = 0.3", "validation_split = 1.5"),
+            ":10: data.validation_split: should be less than 1, got 1.5",
+        ),
         (("[fit]", "[fitt]"), ":21: fitt: unknown table 'fitt' (did you mean 'fit'?)"),
-        (("batch_size = 50", "batch_sise = 50"),
-         ":23: fit.batch_sise: unknown key 'batch_sise' (did you mean 'batch_size'?)"),
-        (('position = "after", momentum = 0.5', 'position = "middle"'),
-         ":34: variants.bn_05.model.batchnorm.position: should be 'after' or 'before', "
-         "got 'middle'"),
-        (("fit.epochs = 3", 'fit.epochs = "three"'),
-         ":35: variants.bn_05.fit.epochs: should be a valid integer"),
-        (('optimizer = "adam"', "optimizer = 5"),
-         ":19: compile.optimizer: should be a valid string or a valid dictionary, got 5"),
+        (
+            ("batch_size = 50", "batch_sise = 50"),
+            ":23: fit.batch_sise: unknown key 'batch_sise' (did you mean 'batch_size'?)",
+        ),
+        (
+            ('position = "after", momentum = 0.5', 'position = "middle"'),
+            ":34: variants.bn_05.model.batchnorm.position: should be 'after' or 'before', "
+            "got 'middle'",
+        ),
+        (
+            ("fit.epochs = 3", 'fit.epochs = "three"'),
+            ":35: variants.bn_05.fit.epochs: should be a valid integer",
+        ),
+        (
+            ('optimizer = "adam"', "optimizer = 5"),
+            ":19: compile.optimizer: should be a valid string or a valid dictionary, got 5",
+        ),
         (('dataset = "mnist"', 'dataset = "imagenet"'), ":7: data.dataset: should be 'mnist'"),
     ],
 )

@@ -50,7 +50,7 @@ def runs_dir(option: Path | None) -> Path:
 
 @app.callback(invoke_without_command=True)
 def main_callback(ctx: typer.Context) -> None:
-    """Without a command, open the app on ./scenarios."""
+    """Without a command, open the app on ./scenarios (pick, run, compare from the keyboard)."""
     if ctx.invoked_subcommand is None:
         from tuilab.app.launch import launch_app
 

@@ -15,6 +15,7 @@ from tuilab.app.screens.confirm import ConfirmScreen
 from tuilab.app.screens.dashboard import DashboardScreen
 from tuilab.app.screens.picker import PickerScreen
 from tuilab.runtime.session import RunRequest
+from tuilab.runtime.stored import load_events
 
 
 class TuilabApp(App[int]):
@@ -29,11 +30,18 @@ class TuilabApp(App[int]):
     ]
     """Global keys; the footer shows each screen's own keys beside these."""
 
-    def __init__(self, source: Path, runs_dir: Path, run: RunRequest | None = None) -> None:
+    def __init__(
+        self,
+        source: Path,
+        runs_dir: Path,
+        run: RunRequest | None = None,
+        stored_run: Path | None = None,
+    ) -> None:
         super().__init__()
         self.source = source
         self.runs_dir = runs_dir
         self.run_request = run
+        self.stored_run = stored_run
 
     def on_resize(self, event: events.Resize) -> None:
         """Wider side panels on wide terminals."""
@@ -45,6 +53,10 @@ class TuilabApp(App[int]):
         if self.run_request is not None:
             title = self.run_request.scenario.stem
             self.push_screen(DashboardScreen(request=self.run_request, title=title))
+        elif self.stored_run is not None:
+            events = load_events(self.stored_run)
+            title = f"stored {self.stored_run.parent.name}/{self.stored_run.name}"
+            self.push_screen(DashboardScreen(events=events, title=title))
 
     def training_screens(self) -> list[DashboardScreen]:
         """Dashboards whose training is still running."""
@@ -92,6 +104,18 @@ class TuilabApp(App[int]):
         self.push_screen(CompareScreen(self.runs_dir))
 
 
-def create_app(source: Path, runs_dir: Path, run: RunRequest | None = None) -> TuilabApp:
-    """The one factory the CLI and the tests use."""
-    return TuilabApp(source, runs_dir, run)
+def create_app(
+    source: Path,
+    runs_dir: Path,
+    run: RunRequest | None = None,
+    stored_run: Path | None = None,
+) -> TuilabApp:
+    """The one factory the CLI and the tests use.
+
+    Args:
+        source: Folder (or file) of scenarios for the picker.
+        runs_dir: The run store.
+        run: Start this run at once (`tuilab run SCENARIO`).
+        stored_run: Open this stored run's dashboard at once (`tuilab show RUN --app`).
+    """
+    return TuilabApp(source, runs_dir, run, stored_run)

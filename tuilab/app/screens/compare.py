@@ -18,11 +18,16 @@ from tuilab.errors import TuilabError
 from tuilab.headless.charts import ChartOptions, draw_curves
 from tuilab.runtime.compare import Selection, differing_keys, layer_signature, select
 from tuilab.runtime.describe import format_value
-from tuilab.runtime.stored import list_runs, read_run_info
+from tuilab.runtime.stored import list_runs
 
 
-def stored_trials(runs_dir: Path) -> list[tuple[str, Path, str]]:
-    """(label, run folder, trial) for every trial of every stored run, newest run first."""
+def short_label(folder: Path, trial: str) -> str:
+    """`1122-213407:adam` for run `<stem>/20261122-213407`, trial `adam`."""
+    return f"{folder.name[4:]}:{trial}"
+
+
+def stored_trials(runs_dir: Path) -> list[tuple[str, Path, str, str]]:
+    """(label, run folder, trial, run id) for every stored trial, newest run first."""
     import json
 
     items = []
@@ -32,7 +37,7 @@ def stored_trials(runs_dir: Path) -> list[tuple[str, Path, str]]:
         except (OSError, ValueError):
             results = {}
         for trial in results.get("trials", {}) or info.variants:
-            items.append((f"{info.run_id}:{trial}", info.folder, trial))
+            items.append((short_label(info.folder, trial), info.folder, trial, info.run_id))
     return items
 
 
@@ -53,7 +58,7 @@ class CompareScreen(Screen):
         self.runs_dir = runs_dir
         self.preselect = set(preselect_runs or [])
         self.items = stored_trials(runs_dir)
-        self.selections: list[Selection] = []
+        self.chosen: list[Selection] = []
         self.options = ChartOptions()
 
     def compose(self) -> ComposeResult:
@@ -61,8 +66,8 @@ class CompareScreen(Screen):
         with Horizontal():
             yield SelectionList[int](
                 *[
-                    (label, i, label.split(":")[0] in self.preselect)
-                    for i, (label, _, _) in enumerate(self.items)
+                    (label, i, run_id in self.preselect)
+                    for i, (label, _, _, run_id) in enumerate(self.items)
                 ],
                 id="compare-list",
             )
@@ -88,20 +93,19 @@ class CompareScreen(Screen):
     def _update(self) -> None:
         chosen = [self.items[i] for i in self.query_one(SelectionList).selected]
         try:
-            self.selections = select([(folder, trial) for _, folder, trial in chosen])
+            self.chosen = select([(folder, trial) for _, folder, trial, _ in chosen])
         except TuilabError as exc:
             self.notify(str(exc), severity="error")
-            self.selections = []
-        labels = [label for label, _, _ in chosen]
-        for selection, label in zip(self.selections, labels, strict=False):
-            selection.label = label.split("/", 1)[-1]
+            self.chosen = []
+        for selection in self.chosen:
+            selection.label = short_label(selection.run, selection.trial)
         self._draw_curves()
         self._fill_results()
         self._fill_diff()
 
     def _draw_curves(self) -> None:
         plot = self.query_one(PlotextPlot)
-        curves = {s.label: s.curve for s in self.selections}
+        curves = {s.label: s.curve for s in self.chosen}
         self.options.colors = {label: plot_color(i) for i, label in enumerate(curves)}
         draw_curves(plot.plt, curves, self.options)
         plot.refresh()
@@ -111,8 +115,8 @@ class CompareScreen(Screen):
         table.clear(columns=True)
         for column in ("Trial", "Status", "Epochs", "Best val acc", "Test acc", "Δ acc", "Loss"):
             table.add_column(column)
-        first = self.selections[0].result.test.get("accuracy") if self.selections else None
-        for selection in self.selections:
+        first = self.chosen[0].result.test.get("accuracy") if self.chosen else None
+        for selection in self.chosen:
             result = selection.result
             accuracy = result.test.get("accuracy")
             delta = "-" if accuracy is None or first is None else f"{accuracy - first:+.4f}"
@@ -130,13 +134,13 @@ class CompareScreen(Screen):
         table = self.query_one("#diff-table", DataTable)
         table.clear(columns=True)
         table.add_column("Key")
-        for selection in self.selections:
+        for selection in self.chosen:
             table.add_column(selection.label)
-        if len(self.selections) < 2:
+        if len(self.chosen) < 2:
             return
-        for key, values in differing_keys([s.config for s in self.selections]).items():
+        for key, values in differing_keys([s.config for s in self.chosen]).items():
             table.add_row(key, *("-" if v is None else str(v) for v in values))
-        layers = [[layer_signature(r) for r in s.layers] for s in self.selections]
+        layers = [[layer_signature(r) for r in s.layers] for s in self.chosen]
         if len({tuple(rows) for rows in layers}) > 1:
             for index in range(max(len(rows) for rows in layers)):
                 cells = [rows[index] if index < len(rows) else "" for rows in layers]
@@ -154,6 +158,3 @@ class CompareScreen(Screen):
         tabs = self.query_one(TabbedContent)
         order = ("compare-curves", "compare-results", "compare-diff")
         tabs.active = order[(order.index(tabs.active) + 1) % len(order)]
-
-
-__all__ = ["CompareScreen", "read_run_info"]

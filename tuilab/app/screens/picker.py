@@ -116,6 +116,8 @@ class PickerScreen(Screen):
                     id=str(index),
                 )
             )
+        if self.runs:
+            runs.highlighted = 0
 
     @on(OptionList.OptionHighlighted, "#scenario-list")
     def _show_details(self, event: OptionList.OptionHighlighted) -> None:

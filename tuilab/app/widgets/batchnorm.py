@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Label, Sparkline, Static
 from tuilab.runtime.describe import format_value
 
 VARIABLES = ("gamma", "beta", "moving_mean", "moving_variance")
+SHORT = {"gamma": "gamma", "beta": "beta", "moving_mean": "mov mean", "moving_variance": "mov var"}
 Snapshot = dict[str, dict[str, list[float]]]
 
 
@@ -30,7 +31,10 @@ def health_flags(values: dict[str, list[float]], channel: int) -> str:
 
 
 class BatchNormView(Vertical):
-    """Pick a BatchNormalization layer with < and >; initial vs now per channel; sparklines."""
+    """Pick a BatchNormalization layer with < and >; initial vs now per channel; sparklines.
+
+    The sparklines show each variable's channel mean from the initial state to the last epoch.
+    """
 
     DEFAULT_CSS = """
     BatchNormView Horizontal { height: 1; }
@@ -46,13 +50,13 @@ class BatchNormView(Vertical):
         yield Static(id="bn-title")
         for name in VARIABLES:
             with Horizontal(id=f"bn-row-{name}"):
-                yield Label(f"{name} mean", id=f"bn-label-{name}")
+                yield Label(SHORT[name], id=f"bn-label-{name}")
                 yield Sparkline([], id=f"bn-spark-{name}")
         yield DataTable(id="bn-table", cursor_type="row")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for column in ("ch", "gamma", "beta", "mean", "variance", "flags"):
+        for column in ("ch", "flags", "gamma", "beta", "mov mean", "mov var"):
             table.add_column(column, key=column)
 
     def cycle(self, step: int, layers: list[str]) -> None:
@@ -83,17 +87,16 @@ class BatchNormView(Vertical):
             series = [statistics.fmean(s[layer][name]) for _, s in history if s[layer].get(name)]
             self.query_one(f"#bn-spark-{name}", Sparkline).data = series
             if series:
-                label = f"{name[:12]} {format_value(series[-1])}"
+                label = f"{SHORT[name]} {format_value(series[-1])}"
                 self.query_one(f"#bn-label-{name}", Label).update(label)
         channels = len(last.get("gamma") or last.get("moving_mean") or [])
         for channel in range(channels):
-            cells = [str(channel)]
+            cells = [str(channel), health_flags(last, channel)]
             for name in VARIABLES:
                 before, now = first.get(name, []), last.get(name, [])
                 if channel < len(now):
-                    start = format_value(before[channel]) if channel < len(before) else "?"
-                    cells.append(f"{start}→{format_value(now[channel])}")
+                    start = f"{before[channel]:.3g}" if channel < len(before) else "?"
+                    cells.append(f"{start}→{now[channel]:.3g}")
                 else:
                     cells.append("-")
-            cells.append(health_flags(last, channel))
             table.add_row(*cells)

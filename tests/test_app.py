@@ -1,0 +1,201 @@
+"""The Textual app driven through Pilot, with real (small) trainings."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from tuilab.app.app import create_app
+from tuilab.app.messages import TrainingEvent
+from tuilab.app.screens.compare import CompareScreen
+from tuilab.app.screens.confirm import ConfirmScreen
+from tuilab.app.screens.dashboard import DashboardScreen
+from tuilab.app.widgets.results import ResultsTable
+from tuilab.runtime.events import BatchProgress, EpochEnded
+
+FIXTURES = ROOT / "tests" / "fixtures"
+STORED_RUN = FIXTURES / "runs" / "quick" / "20260101-120000"
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> tuple[Path, Path]:
+    """A scenarios folder holding the quick fixture scenario, and an empty runs folder."""
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    shutil.copy(FIXTURES / "scenarios" / "quick.toml", scenarios / "quick.toml")
+    return scenarios, tmp_path / "runs"
+
+
+async def wait_until(pilot, predicate, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting for the app"
+        await pilot.pause(0.1)
+
+
+def run_json(runs: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(runs.glob("*/*/run.json"))]
+
+
+async def test_pick_run_watch_rerun_compare_and_quit(workspace):
+    scenarios, runs = workspace
+    app = create_app(scenarios, runs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")  # run the highlighted scenario
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen)
+        await wait_until(pilot, lambda: dashboard.state.book.status == "finished")
+        state = dashboard.state
+        assert state.trials == ["plain", "bn"]
+        assert all(state.status(t) == "finished" for t in state.trials)
+        assert state.curves.curves["bn"].epochs == [1, 2, 3, 4]
+        assert state.batchnorm["bn"][-1][0] == 4 and not state.batchnorm["plain"]
+        # every tab shows the run
+        for _tab in ("layers", "batchnorm", "events", "results", "curves"):
+            await pilot.press("n")
+            await pilot.pause(0.3)
+        results = dashboard.query_one(ResultsTable)
+        assert results.row_count == 2
+        log = dashboard.query_one("#event-log")
+        assert any("learning rate" in line.text for line in log.lines)
+        # select the second variant and rerun it: a new stored run, next to the first curves
+        await pilot.press("down")
+        await pilot.press("r")
+        await wait_until(
+            pilot, lambda: "bn~2" in state.trials and state.status("bn~2") == "finished"
+        )
+        assert len(run_json(runs)) == 2
+        # compare with the earlier run, from the keyboard
+        await pilot.press("c")
+        compare = app.screen
+        assert isinstance(compare, CompareScreen)
+        await pilot.pause(0.3)
+        assert len(compare.chosen) == 3  # both runs preselected: plain, bn and bn again
+        await pilot.press("escape")
+        await pilot.press("q")
+    assert app.return_value == 0
+
+
+async def test_steering_keys_while_training(workspace):
+    scenarios, runs = workspace
+    scenario = scenarios / "quick.toml"
+    scenario.write_text(scenario.read_text().replace("epochs = 4", "epochs = 300"))
+    app = create_app(scenarios, runs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        dashboard = app.screen
+        await wait_until(
+            pilot,
+            lambda: (
+                dashboard.state.curves.curves.get("plain")
+                and dashboard.state.curves.curves["plain"].epochs
+            ),
+        )
+        for key in ("h", "k"):
+            await pilot.press(key)
+        await wait_until(
+            pilot,
+            lambda: any("-> " in line and "(user)" in line for _, line in dashboard.state.lines),
+        )
+        await wait_until(
+            pilot,
+            lambda: any(
+                kind == "control_applied" and "checkpoint " in line
+                for kind, line in dashboard.state.lines
+            ),
+        )
+        await pilot.press("s")
+        await wait_until(pilot, lambda: not dashboard.running)
+        assert dashboard.state.status("plain") == "stopped"
+        assert "bn" not in dashboard.state.trials  # the whole run stopped
+        assert not dashboard.check_action("stop", ())  # steering greys out when idle
+    assert run_json(runs)[0]["status"] == "stopped"
+    assert list(runs.glob("*/*/variants/plain/checkpoint-epoch*.keras"))
+
+
+async def test_quitting_during_training_asks_and_stops_cleanly(workspace):
+    scenarios, runs = workspace
+    scenario = scenarios / "quick.toml"
+    scenario.write_text(scenario.read_text().replace("epochs = 4", "epochs = 300"))
+    app = create_app(scenarios, runs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        dashboard = app.screen
+        await wait_until(pilot, lambda: bool(dashboard.state.trials))
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert app.screen is dashboard and dashboard.running
+        await pilot.press("q")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: not dashboard.running)
+        await pilot.pause(0.2)
+    assert run_json(runs)[0]["status"] == "stopped"
+
+
+async def test_invalid_scenarios_show_their_error_inline(tmp_path):
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    shutil.copy(FIXTURES / "scenarios" / "broken.toml", scenarios / "broken.toml")
+    app = create_app(scenarios, tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        details = str(app.screen.query_one("#scenario-details").render())
+        assert "data.normalize" in details and "did you mean 'scale'?" in details
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, DashboardScreen)  # nothing started
+
+
+async def test_a_stored_run_opens_in_the_same_dashboard(tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(FIXTURES / "runs", runs)
+    app = create_app(FIXTURES / "scenarios", runs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n")  # the "Stored runs" tab
+        await pilot.press("enter")
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen) and not dashboard.running
+        assert dashboard.state.trials == ["plain", "bn"]
+        assert dashboard.state.book.status == "finished"
+        assert not dashboard.check_action("rerun", ())  # a stored run has no request
+
+
+def test_newer_progress_replaces_older_progress_of_the_same_trial():
+    older = TrainingEvent(BatchProgress("a", 1, 3, 10, {}), 1)
+    assert older.can_replace(TrainingEvent(BatchProgress("a", 1, 5, 10, {}), 1))
+    assert not older.can_replace(TrainingEvent(BatchProgress("b", 1, 5, 10, {}), 1))
+    epoch = TrainingEvent(EpochEnded("a", 1, {}, 0.1, 1.0), 1)
+    assert not epoch.can_replace(older) and not older.can_replace(epoch)
+
+
+def stored_app():
+    return create_app(FIXTURES / "scenarios", FIXTURES / "runs", stored_run=STORED_RUN)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+@pytest.mark.parametrize(
+    ("tab", "keys"),
+    [
+        ("curves", []),
+        ("layers", ["down", "n"]),
+        ("batchnorm", ["down", "n", "n"]),
+        ("events", ["n", "n", "n"]),
+        ("results", ["p"]),
+    ],
+)
+def test_dashboard_layout_snapshots(snap_compare, size, tab, keys):
+    assert snap_compare(stored_app(), terminal_size=size, press=keys)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_picker_and_compare_snapshots(snap_compare, size):
+    app = create_app(FIXTURES / "scenarios", FIXTURES / "runs")
+    assert snap_compare(app, terminal_size=size, press=["down"])
+    app = create_app(FIXTURES / "scenarios", FIXTURES / "runs")
+    assert snap_compare(app, terminal_size=size, press=["c", "space", "down", "space"])
