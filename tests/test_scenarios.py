@@ -17,8 +17,12 @@ from tuilab.scenario import load_scenario
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
 EXPECTED_PARAMETERS = {
     "mnist_optimizers": {"adam": (35_090, 0), "sgd": (35_090, 0)},
-    "mnist_batchnorm": {"plain": (35_090, 0), "bn_099": (35_570, 240), "bn_05": (35_570, 240),
-                        "bn_before": (35_570, 240)},
+    "mnist_batchnorm": {
+        "plain": (35_090, 0),
+        "bn_099": (35_570, 240),
+        "bn_05": (35_570, 240),
+        "bn_before": (35_570, 240),
+    },
     "fashion_cnn_depth": {"blocks3": (56_318, 0), "blocks2": (77_638, 0)},
     "fashion_cnn_batchnorm": {"rmsprop": (78_374, 368), "adam": (78_374, 368)},
     "cifar_bn": {"default": (2_723_062, 6)},
@@ -37,8 +41,12 @@ def test_cifar_scenario_has_batchnorm_at_the_input_with_12_parameters():
     model = check_scenario(load_scenario(ROOT / "scenarios" / "cifar_bn.toml"))["default"]
     first = summarize(model).rows[0]
     assert (first.type, first.params) == ("BatchNormalization", 12)
-    assert set(batchnorm_state(model)[first.name]) == {"gamma", "beta", "moving_mean",
-                                                        "moving_variance"}
+    assert set(batchnorm_state(model)[first.name]) == {
+        "gamma",
+        "beta",
+        "moving_mean",
+        "moving_variance",
+    }
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from textual.screen import Screen
 from tuilab.app.screens.confirm import ConfirmScreen
 from tuilab.app.screens.dashboard import DashboardScreen
 from tuilab.app.screens.picker import PickerScreen
+from tuilab.errors import TuilabError
 from tuilab.runtime.session import RunRequest
 from tuilab.runtime.stored import load_events
 
@@ -51,12 +52,27 @@ class TuilabApp(App[int]):
         self.set_class(self.size.width >= 120, "-wide")
         self.push_screen(PickerScreen(self.source, self.runs_dir))
         if self.run_request is not None:
-            title = self.run_request.scenario.stem
-            self.push_screen(DashboardScreen(request=self.run_request, title=title))
+            self.open_scenario(self.run_request, self.run_request.scenario.stem)
         elif self.stored_run is not None:
             events = load_events(self.stored_run)
             title = f"stored {self.stored_run.parent.name}/{self.stored_run.name}"
             self.push_screen(DashboardScreen(events=events, title=title))
+
+    def open_scenario(self, request: RunRequest, title: str) -> None:
+        """Run a training scenario on a dashboard, or open a descent scenario's playground."""
+        from tuilab.scenario import load_scenario
+
+        try:
+            scenario = load_scenario(request.scenario, request.overrides).select(request.variants)
+        except TuilabError as exc:
+            self.notify(str(exc), title="Invalid scenario", severity="error", timeout=10)
+            return
+        if scenario.kind == "descent":
+            from tuilab.app.screens.playground import PlaygroundScreen
+
+            self.push_screen(PlaygroundScreen(scenario))
+        else:
+            self.push_screen(DashboardScreen(request=request, title=title))
 
     def training_screens(self) -> list[DashboardScreen]:
         """Dashboards whose training is still running."""

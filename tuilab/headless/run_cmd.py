@@ -22,7 +22,16 @@ STATUS_EXIT = {"finished": 0, "failed": 1, "stopped": 130}
 
 def run_headless(request: RunRequest, console: Console, errors: Console) -> int:
     """Train and render; return the exit code (0, 1, 2, or 130/143/129 on a signal)."""
+    from tuilab.scenario import load_scenario
+
     try:
+        scenario = load_scenario(request.scenario, request.overrides).select(request.variants)
+        if scenario.kind == "descent":
+            from tuilab.headless.descent_cmd import run_descent_headless
+            from tuilab.model.check import check_scenario
+
+            check_scenario(scenario)
+            return run_descent_headless(scenario, console, request.json)
         runner, store = prepare_run(request)
     except TuilabError as exc:
         errors.print(str(exc), style="red", markup=False, soft_wrap=True)

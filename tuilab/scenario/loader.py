@@ -12,12 +12,23 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from tuilab.errors import Problem, ScenarioError
+from tuilab.scenario.descent import DescentVariant
 from tuilab.scenario.locate import KeyPath, find_line, line_index, render_path
 from tuilab.scenario.merge import deep_merge, parse_overrides, set_path
 from tuilab.scenario.schema import ScenarioMeta, VariantConfig
 
 MAX_FILE_BYTES = 1_000_000
-TOP_LEVEL_KEYS = ("scenario", "data", "model", "compile", "fit", "callbacks", "run", "variants")
+TOP_LEVEL_KEYS = (
+    "scenario",
+    "data",
+    "model",
+    "compile",
+    "fit",
+    "callbacks",
+    "run",
+    "variants",
+    "descent",
+)
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 DEFAULT_VARIANT = "default"
 _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
@@ -37,7 +48,7 @@ class Scenario:
 
     path: Path
     meta: ScenarioMeta
-    variants: dict[str, VariantConfig]
+    variants: dict[str, Any]
     resolved: dict[str, dict[str, Any]] = field(default_factory=dict)
     overrides: tuple[str, ...] = ()
     variant_tables: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
@@ -54,6 +65,12 @@ class Scenario:
     def name(self) -> str:
         """The display name: `[scenario] name`, else the file's stem."""
         return self.meta.name or self.path.stem
+
+    @property
+    def kind(self) -> str:
+        """`training` (data + model) or `descent` (the optimizer playground)."""
+        first = next(iter(self.variants.values()), None)
+        return "descent" if isinstance(first, DescentVariant) else "training"
 
     @property
     def stem(self) -> str:
@@ -274,7 +291,8 @@ def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scena
         raw_variants = {DEFAULT_VARIANT: {}}
     base = {k: v for k, v in document.items() if k not in ("scenario", "variants")}
 
-    variants: dict[str, VariantConfig] = {}
+    schema: type[BaseModel] = DescentVariant if "descent" in document else VariantConfig
+    variants: dict[str, Any] = {}
     resolved: dict[str, dict[str, Any]] = {}
     for name, override in raw_variants.items():
         where: KeyPath = ("variants", name)
@@ -293,10 +311,10 @@ def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scena
             if key_path[0] != "variants":
                 set_path(merged, key_path, value)
         try:
-            variants[name] = VariantConfig.model_validate(merged)
+            variants[name] = schema.model_validate(merged)
             resolved[name] = merged
         except ValidationError as exc:
-            for key, message, hint in _problems_from_validation(exc, VariantConfig):
+            for key, message, hint in _problems_from_validation(exc, schema):
                 problem((*where, *key) if _has_path(override, key) else key, message, hint)
 
     if problems:

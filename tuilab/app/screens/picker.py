@@ -42,11 +42,17 @@ def scan_scenarios(source: Path) -> list[ScenarioEntry]:
             entries.append(ScenarioEntry(path, path.stem, "", str(exc)))
             continue
         first = next(iter(scenario.variants.values()))
+        if scenario.kind == "descent":
+            setting = f"playground: {first.descent.function}, optimizer {first.descent.optimizer}"
+        else:
+            setting = (
+                f"dataset: {first.data.dataset}, normalize: {first.data.normalize}, "
+                f"epochs: {first.fit.epochs}, batch: {first.fit.batch_size}"
+            )
         lines = [
             f"[b]{scenario.name}[/b]  ({path.name})",
             scenario.meta.description or "",
-            f"dataset: {first.data.dataset}, normalize: {first.data.normalize}, "
-            f"epochs: {first.fit.epochs}, batch: {first.fit.batch_size}",
+            setting,
             "variants:",
             *(
                 f"  • {name}: {cfg.description}".rstrip(": ")
@@ -146,8 +152,7 @@ class PickerScreen(Screen):
             if entry.error:
                 self.notify("fix the scenario first (its error is shown)", severity="error")
                 return
-            request = RunRequest(entry.path, runs_dir=self.runs_dir)
-            self.app.push_screen(DashboardScreen(request=request, title=entry.title))
+            self.app.open_scenario(RunRequest(entry.path, runs_dir=self.runs_dir), entry.title)
         else:
             index = self.query_one("#run-list", OptionList).highlighted
             if index is None or not self.runs:

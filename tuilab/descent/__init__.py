@@ -1,0 +1,1 @@
+"""The optimizer playground: gradient descent on 1-D and 2-D functions, step by step."""
