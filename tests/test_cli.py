@@ -231,7 +231,9 @@ def wait_for_epochs(history: Path, count: int, process: subprocess.Popen) -> Non
     raise AssertionError("training did not reach the expected epoch")
 
 
-@pytest.mark.parametrize(("signal_name", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+@pytest.mark.parametrize(
+    ("signal_name", "code"), [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)]
+)
 def test_signals_stop_cleanly_and_keep_results(write_scenario, tmp_path, signal_name, code):
     import signal
 
@@ -280,3 +282,101 @@ def test_kill_9_leaves_readable_epochs_and_an_incomplete_run(write_scenario, tmp
 
     book = load_results(history.parent.parent.parent)
     assert book.status == "incomplete" and book.trials["a"].epochs >= 3
+
+
+def test_unwritable_runs_folder_and_full_disk_fail_before_training(
+    write_scenario, tmp_path, monkeypatch
+):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = invoke(
+        "run", str(write_scenario(QUICK)), "--headless", "--runs-dir", str(blocker / "runs")
+    )
+    assert result.exit_code == 2 and "is not writable" in result.output
+    assert "epoch 1" not in result.output
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr("tuilab.runtime.store.shutil.disk_usage", lambda path: usage(1, 1, 1000))
+    result = invoke(
+        "run", str(write_scenario(QUICK)), "--headless", "--runs-dir", str(tmp_path / "runs")
+    )
+    assert result.exit_code == 2 and "only 0 MB free" in result.output
+    assert not list((tmp_path / "runs").glob("*/*"))
+
+
+def test_a_failing_user_callback_fails_its_variant_only(write_scenario, tmp_path):
+    text = (
+        QUICK
+        + """
+[variants.c]
+callbacks = [{ type = "ModelCheckpoint", filepath = "/proc/tuilab-cannot-write/model.keras" }]
+"""
+    )
+    result = invoke("run", str(write_scenario(text)), "--json", "--runs-dir", str(tmp_path))
+    assert result.exit_code == 1
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    failed = [e for e in events if e["event"] == "variant_failed"]
+    assert [e["trial"] for e in failed] == ["c"] and failed[0]["reason"]
+    finished = {e["trial"] for e in events if e["event"] == "variant_finished"}
+    assert finished == {"a", "b"}
+
+
+def test_out_of_memory_advice_names_the_batch_size(write_scenario):
+    import tensorflow as tf
+
+    from tuilab.runtime.runner import _describe
+
+    config = next(
+        iter(
+            __import__("tuilab.scenario", fromlist=["x"])
+            .load_scenario(write_scenario(QUICK))
+            .variants.values()
+        )
+    )
+    error = tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+    message = _describe(error, config)
+    assert message.startswith("out of memory") and "smaller batch size than 64" in message
+
+
+def test_sigterm_to_the_app_stops_training_and_keeps_results(write_scenario, tmp_path):
+    """The real app in a pseudo-terminal, as over SSH; SIGTERM as when the session dies."""
+    import contextlib
+    import os
+    import pty
+    import signal
+    import time
+
+    path = write_scenario(QUICK.replace("epochs = 2", "epochs = 500"))
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tuilab", "run", str(path), "--runs-dir", str(tmp_path)],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        close_fds=True,
+    )
+    os.close(follower)
+    os.set_blocking(leader, False)
+    deadline = time.monotonic() + 120
+    history = None
+    while time.monotonic() < deadline and history is None:
+        found = list(tmp_path.glob("scenario/*/variants/a/history.csv"))
+        if found and len(found[0].read_text().splitlines()) > 2:
+            history = found[0]
+        with contextlib.suppress(OSError):
+            os.read(leader, 65536)  # keep the terminal drained
+        time.sleep(0.1)
+    assert history is not None, "the app did not start training"
+    process.send_signal(signal.SIGTERM)
+    while process.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            os.read(leader, 65536)
+        time.sleep(0.05)
+    assert process.wait(timeout=60) == 143
+    os.close(leader)
+    run = history.parent.parent.parent
+    assert json.loads((run / "run.json").read_text())["status"] == "stopped"
+    assert json.loads((run / "results.json").read_text())["trials"]["a"]["status"] == "stopped"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
@@ -43,12 +46,15 @@ class TuilabApp(App[int]):
         self.runs_dir = runs_dir
         self.run_request = run
         self.stored_run = stored_run
+        self.exit_code_on_stop = 0
+        """The exit code once a signal-requested stop has finished (143 SIGTERM, 129 SIGHUP)."""
 
     def on_resize(self, event: events.Resize) -> None:
         """Wider side panels on wide terminals."""
         self.set_class(event.size.width >= 120, "-wide")
 
     def on_mount(self) -> None:
+        self._install_signal_handlers()
         self.set_class(self.size.width >= 120, "-wide")
         self.push_screen(PickerScreen(self.source, self.runs_dir))
         if self.run_request is not None:
@@ -73,6 +79,21 @@ class TuilabApp(App[int]):
             self.push_screen(PlaygroundScreen(scenario))
         else:
             self.push_screen(DashboardScreen(request=request, title=title))
+
+    def _install_signal_handlers(self) -> None:
+        """SIGTERM and SIGHUP (SSH dropped): stop training cleanly, keep results, then exit."""
+        loop = asyncio.get_running_loop()
+        for signum, code in ((signal.SIGTERM, 143), (signal.SIGHUP, 129)):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self._terminate, code)
+
+    def _terminate(self, code: int) -> None:
+        running = self.training_screens()
+        self.exit_code_on_stop = code
+        if not running:
+            self.exit(code)
+        for screen in running:
+            screen.stop_and_quit()
 
     def training_screens(self) -> list[DashboardScreen]:
         """Dashboards whose training is still running."""

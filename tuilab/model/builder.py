@@ -26,7 +26,25 @@ def _layer_key(plan: LayerPlan) -> tuple[str | int, ...]:
     return ("model", "layers", plan.source) if not plan.added else ("model", "batchnorm")
 
 
+_UNIT_INTERVAL_ARGS = {"BatchNormalization": ("momentum",), "Dropout": ("rate",)}
+
+
+def _check_ranges(plan: LayerPlan) -> None:
+    """Values Keras accepts silently but that cannot be meant (BatchNorm momentum 2)."""
+    for name in _UNIT_INTERVAL_ARGS.get(plan.type, ()):
+        value = plan.args.get(name)
+        if isinstance(value, int | float) and not 0.0 <= value <= 1.0:
+            raise BuildError(
+                (*_layer_key(plan), name),
+                f"{plan.type} {name} must be between 0 and 1, got {value}",
+            )
+    epsilon = plan.args.get("epsilon")
+    if plan.type == "BatchNormalization" and isinstance(epsilon, int | float) and epsilon <= 0:
+        raise BuildError((*_layer_key(plan), "epsilon"), f"epsilon must be positive, got {epsilon}")
+
+
 def _create(plan: LayerPlan) -> Any:
+    _check_ranges(plan)
     try:
         return instantiate("layers", {"type": plan.type, **plan.args})
     except KerasLookupError as exc:

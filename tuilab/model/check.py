@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tuilab.data.preprocess import input_shape_for
@@ -32,6 +33,14 @@ def check_variant(config: VariantConfig) -> tuple[Any, list[BuildError]]:
             check()
         except BuildError as exc:
             errors.append(exc)
+    if config.data.path and not Path(config.data.path).expanduser().exists():
+        errors.append(
+            BuildError(
+                ("data", "path"),
+                f"{config.data.path} does not exist",
+                "give a Keras .npz, an MNIST-style IDX folder or CIFAR-10 batches",
+            )
+        )
     spec = spec_for(config.data)
     try:
         model = build_model(config, input_shape_for(spec, config.data.flatten), spec.classes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tuilab.model.builder import BuildError
-from tuilab.model.keras_classes import KerasLookupError, instantiate, suggest
+from tuilab.model.keras_classes import SINGULAR, KerasLookupError, instantiate, suggest
 
 Key = tuple[str | int, ...]
 QUIET_CALLBACKS = ("ReduceLROnPlateau", "EarlyStopping", "ModelCheckpoint", "BackupAndRestore")
@@ -22,7 +22,7 @@ def _from_spec(namespace: str, spec: str | dict[str, Any], key: Key) -> Any:
         except (ValueError, TypeError):
             choices = _known_names(namespace)
             raise BuildError(
-                key, f"unknown Keras {namespace[:-1]} {spec!r}", suggest(spec, choices)
+                key, f"unknown Keras {SINGULAR[namespace]} {spec!r}", suggest(spec, choices)
             ) from None
     try:
         return instantiate(namespace, spec)

@@ -8,6 +8,7 @@ from functools import cache
 from typing import Any
 
 NAMESPACES = ("layers", "optimizers", "callbacks", "losses")
+SINGULAR = {"optimizers": "optimizer", "losses": "loss", "callbacks": "callback", "layers": "layer"}
 _BASE_LAYER_KWARGS = ("name", "dtype", "trainable", "autocast", "activity_regularizer")
 _INPUT_KWARGS = ("input_shape", "input_dim", "batch_input_shape", "batch_size")
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from tuilab.descent.functions import CATALOGUE
-from tuilab.scenario.schema import Strict
+from tuilab.scenario.schema import Strict, require_type
 
 
 class DescentConfig(Strict):
@@ -24,6 +24,11 @@ class DescentConfig(Strict):
     x_range: list[float] | None = None
     optimizer: str | dict[str, Any] = "gd"
     tolerance: float = Field(default=1e-6, gt=0.0)
+
+    @field_validator("optimizer")
+    @classmethod
+    def _optimizer_typed(cls, spec: str | dict[str, Any]) -> str | dict[str, Any]:
+        return require_type(spec, '{ type = "SGD", momentum = 0.9 }')
 
     @field_validator("x_range")
     @classmethod

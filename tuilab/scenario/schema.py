@@ -11,9 +11,9 @@ NORMALIZATIONS = ("none", "scale", "center", "standardize")
 
 
 class Strict(BaseModel):
-    """Base: unknown keys are errors, models are immutable."""
+    """Base: unknown keys are errors, no type coercion (`true` is not 1), immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ScenarioMeta(Strict):
@@ -107,12 +107,31 @@ ClassSpec = dict[str, Any]
 """A `{ type = "KerasClass", arg = value }` table."""
 
 
+def require_type(spec: str | ClassSpec, example: str) -> str | ClassSpec:
+    """A class table must name its Keras class in `type`."""
+    if isinstance(spec, dict) and not isinstance(spec.get("type"), str):
+        raise ValueError(
+            f"a table here needs a `type`, the Keras class name (for example {example})"
+        )
+    return spec
+
+
 class CompileConfig(Strict):
     """The `[compile]` table: `model.compile` arguments."""
 
     optimizer: str | ClassSpec = "adam"
     loss: str | ClassSpec = "sparse_categorical_crossentropy"
     metrics: list[str] = Field(default_factory=lambda: ["accuracy"])
+
+    @field_validator("optimizer")
+    @classmethod
+    def _optimizer_typed(cls, spec: str | ClassSpec) -> str | ClassSpec:
+        return require_type(spec, '{ type = "SGD", learning_rate = 0.01 }')
+
+    @field_validator("loss")
+    @classmethod
+    def _loss_typed(cls, spec: str | ClassSpec) -> str | ClassSpec:
+        return require_type(spec, '{ type = "SparseCategoricalCrossentropy", from_logits = true }')
 
 
 class FitConfig(Strict):

@@ -159,7 +159,7 @@ class DashboardScreen(Screen):
         self.refresh_bindings()
         self._redraw(force=True)
         if self.quit_when_done:
-            self.app.exit()
+            self.app.exit(self.app.exit_code_on_stop)
 
     @on(Worker.StateChanged)
     def _on_worker_state(self, event: Worker.StateChanged) -> None:
