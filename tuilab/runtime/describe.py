@@ -52,7 +52,12 @@ def describe(event: Event) -> str | None:
         return (
             f"{event.trial}: start, seed {event.seed}, {total:,} params, "
             f"{event.steps_per_epoch} steps × {event.epochs} epochs"
-            + (f", {event.strategy} ×{event.replicas}" if event.replicas > 1 else "")
+            + (
+                f", {event.strategy} ×{event.replicas} replicas, "
+                f"{event.batch_size // event.replicas} per replica"
+                if event.replicas > 1
+                else ""
+            )
         )
     if isinstance(event, EpochEnded):
         return (

@@ -2,9 +2,50 @@
 
 from __future__ import annotations
 
+import json
+import os
+from functools import cache
 from typing import Any
 
 from tuilab.scenario.schema import RunConfig
+
+
+@cache
+def _multi_worker() -> Any:
+    """One MultiWorkerMirroredStrategy per process, configured from `TF_CONFIG`.
+
+    It must exist before TensorFlow initialises its context, so the run session creates it
+    first (`prepare_strategies`) and every trial reuses it.
+    """
+    import tensorflow as tf
+
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def uses_multi_worker(configs: list[RunConfig]) -> bool:
+    """True when any variant asks for multi_worker."""
+    return any(c.strategy == "multi_worker" for c in configs)
+
+
+def prepare_strategies(configs: list[RunConfig]) -> None:
+    """Create the multi-worker strategy early, if one is asked for."""
+    from tuilab.runtime.tf_setup import import_keras
+
+    import_keras()
+    if uses_multi_worker(configs):
+        _multi_worker()
+
+
+def is_chief() -> bool:
+    """False only for a non-chief worker of a `TF_CONFIG` cluster (it must not write the store)."""
+    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    task = config.get("task", {})
+    if not task:
+        return True
+    if task.get("type") == "chief":
+        return True
+    has_chief = bool(config.get("cluster", {}).get("chief"))
+    return task.get("type") == "worker" and task.get("index", 0) == 0 and not has_chief
 
 
 def make_strategy(run: RunConfig) -> Any:
@@ -21,12 +62,12 @@ def make_strategy(run: RunConfig) -> Any:
 
     kind = run.strategy
     if kind == "auto":
-        many = len(tf.config.list_logical_devices("GPU")) > 1
+        many = len(tf.config.list_physical_devices("GPU")) > 1
         kind = "mirrored" if many or run.devices else "default"
     if kind == "mirrored":
         return tf.distribute.MirroredStrategy(devices=run.devices)
     if kind == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _multi_worker()
     return tf.distribute.get_strategy()
 
 
@@ -36,5 +77,6 @@ def strategy_name(strategy: Any) -> str:
     return {
         "MirroredStrategy": "mirrored",
         "MultiWorkerMirroredStrategy": "multi_worker",
+        "CollectiveAllReduceStrategy": "multi_worker",
         "_DefaultDistributionStrategy": "default",
     }.get(name, name)

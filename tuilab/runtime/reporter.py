@@ -19,6 +19,7 @@ from tuilab.runtime.events import (
     Event,
     LearningRateChanged,
 )
+from tuilab.runtime.tf_setup import learning_rate_of
 
 Sink = Callable[[Event], None]
 PROGRESS_INTERVAL_S = 0.2
@@ -78,7 +79,7 @@ class _ReporterMixin:
 
     # -- helpers -------------------------------------------------------------------------
     def _learning_rate(self) -> float:
-        return float(self.model.optimizer.learning_rate)
+        return learning_rate_of(self.model.optimizer)
 
     def _apply_requests(self) -> None:
         for request in self.control.take():

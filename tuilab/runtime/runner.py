@@ -26,7 +26,7 @@ from tuilab.runtime.events import (
     VariantStarted,
 )
 from tuilab.runtime.reporter import make_reporter
-from tuilab.runtime.tf_setup import device_description, import_keras
+from tuilab.runtime.tf_setup import device_description, import_keras, learning_rate_of
 from tuilab.scenario.loader import Scenario
 from tuilab.scenario.schema import VariantConfig
 
@@ -212,7 +212,7 @@ class Runner:
                 samples,
                 summarize(model).to_dict(),
                 batchnorm_state(model),
-                float(model.optimizer.learning_rate),
+                learning_rate_of(model.optimizer),
                 strategy_name(strategy),
                 int(strategy.num_replicas_in_sync),
             )
@@ -251,7 +251,7 @@ class Runner:
                 reporter.epochs_done,
                 test,
                 time.perf_counter() - started,
-                float(model.optimizer.learning_rate),
+                learning_rate_of(model.optimizer),
             )
         )
         if reporter.stopped and not reporter.run_stop_requested:

@@ -32,15 +32,18 @@ def prepare_run(request: RunRequest, control: RunControl | None = None) -> tuple
         TuilabError: bad scenario, missing data, unwritable runs folder: nothing is stored.
     """
     from tuilab.model.check import check_scenario
+    from tuilab.runtime.distribute import is_chief, prepare_strategies
     from tuilab.runtime.runner import Runner
     from tuilab.runtime.store import RunStore
     from tuilab.scenario import load_scenario
 
     scenario = load_scenario(request.scenario, request.overrides).select(request.variants)
+    prepare_strategies([v.run for v in scenario.variants.values()])
     check_scenario(scenario)
     runner = Runner(scenario, sink=lambda event: None, control=control)
     runner.preload()
-    store = RunStore.create(request.runs_dir, scenario) if request.store else None
+    writes = request.store and is_chief()  # in a cluster, only the chief writes the run store
+    store = RunStore.create(request.runs_dir, scenario) if writes else None
     if store:
         runner.artifacts = store.folder
         runner.run_dir = str(store.folder)

@@ -65,3 +65,9 @@ def device_description() -> dict[str, Any]:
         "gpus": names,
         "cpus": os.cpu_count() or 1,
     }
+
+
+def learning_rate_of(optimizer: Any) -> float:
+    """The optimizer's current learning rate as a float (also for mirrored variables)."""
+    keras = import_keras()
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
