@@ -231,3 +231,22 @@ def test_repeats_train_each_variant_with_several_seeds(write_scenario):
     assert accuracy["n"] == 2 and accuracy["std"] >= 0.0
     values = [f.test["accuracy"] for f in of(events, VariantFinished)]
     assert accuracy["mean"] == pytest.approx(sum(values) / 2)
+
+
+def test_mixed_precision_keeps_the_output_in_float32(write_scenario, tmp_path):
+    import keras
+
+    text = DIGITS.replace("epochs = 3", "epochs = 1") + "mixed_precision = true\n"
+    scenario = load_scenario(write_scenario(text))
+    assert scenario.variants["default"].fit.mixed_precision
+    events = []
+    Runner(scenario, events.append, artifacts=tmp_path).run()
+    assert of(events, VariantFinished)[0].status == "finished"
+    assert keras.mixed_precision.global_policy().name == "float32"  # reset after the run
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = keras.models.load_model(tmp_path / "variants" / "default" / "model.keras")
+        assert model.layers[0].compute_dtype == "float16"
+        assert model.layers[-1].compute_dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

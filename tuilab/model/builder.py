@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from tuilab.model.keras_classes import KerasLookupError, instantiate
@@ -67,7 +68,10 @@ def build_model(config: VariantConfig, input_shape: tuple[int, ...], classes: in
     model = keras.Sequential(name="model")
     model.add(keras.Input(shape=input_shape, name="input"))
     shape: tuple[Any, ...] = (None, *input_shape)
-    for plan in plan_layers(config.model):
+    plans = plan_layers(config.model)
+    if config.fit.mixed_precision:  # the final softmax stays in float32 for a stable loss
+        plans[-1] = dataclasses.replace(plans[-1], args={**plans[-1].args, "dtype": "float32"})
+    for plan in plans:
         layer = _create(plan)
         try:
             model.add(layer)

@@ -111,6 +111,7 @@ class Runner:
             if self.control.run_stopped:
                 break
             statuses.append(self._run_trial(trial))
+        import_keras().mixed_precision.set_global_policy("float32")  # leave no policy behind
         if self.control.run_stopped or "stopped" in statuses:
             status = "stopped"
         elif "failed" in statuses:
@@ -156,6 +157,9 @@ class Runner:
 
         keras.utils.set_random_seed(trial.seed)
         fit = trial.config.fit
+        keras.mixed_precision.set_global_policy(
+            "mixed_float16" if fit.mixed_precision else "float32"
+        )
         strategy = make_strategy(trial.config.run)
         with strategy.scope():
             model = build_model(trial.config, data.input_shape, data.classes)
