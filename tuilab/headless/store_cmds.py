@@ -10,7 +10,14 @@ from rich.text import Text
 
 from tuilab.headless.charts import curves_text
 from tuilab.headless.tables import results_table
-from tuilab.runtime.compare import Selection, differing_keys, layer_signature, select
+from tuilab.runtime.compare import (
+    COMPARISON_COLUMNS,
+    Selection,
+    comparison_rows,
+    differing_keys,
+    layer_signature,
+    select,
+)
 from tuilab.runtime.curves import CurveBook
 from tuilab.runtime.describe import format_value
 from tuilab.runtime.stored import find_run, list_runs, load_events, load_results
@@ -83,30 +90,11 @@ def compare(root: Path, items: list[str], console: Console) -> int:
 def comparison_table(selections: list[Selection]) -> Table:
     """Results of each selection, with the test-accuracy delta against the first."""
     table = Table(title="Comparison", title_justify="left")
-    for column in (
-        "Trial",
-        "Status",
-        "Epochs",
-        "Best val acc",
-        "Test acc",
-        "Δ test acc",
-        "Test loss",
-    ):
+    table.add_column(COMPARISON_COLUMNS[0], no_wrap=True)
+    for column in COMPARISON_COLUMNS[1:]:
         table.add_column(column, justify="left" if column == "Status" else "right")
-    first = selections[0].result.test.get("accuracy") if selections else None
-    for selection in selections:
-        result = selection.result
-        accuracy = result.test.get("accuracy")
-        delta = "-" if accuracy is None or first is None else f"{accuracy - first:+.4f}"
-        table.add_row(
-            selection.label,
-            result.status,
-            str(result.epochs),
-            format_value(result.best.get("val_accuracy")) if "val_accuracy" in result.best else "-",
-            format_value(accuracy) if accuracy is not None else "-",
-            delta,
-            format_value(result.test.get("loss")) if "loss" in result.test else "-",
-        )
+    for row in comparison_rows(selections):
+        table.add_row(*row)
     return table
 
 

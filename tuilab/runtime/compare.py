@@ -57,6 +57,44 @@ def layer_signature(row: dict[str, Any]) -> str:
     return f"{row['type']} {shape} {row['params']:,}"
 
 
+COMPARISON_COLUMNS = (
+    "Trial",
+    "Status",
+    "Epochs",
+    "Best val acc",
+    "Test acc",
+    "Δ test acc",
+    "Test loss",
+)
+
+
+def comparison_rows(selections: list[Selection]) -> list[list[str]]:
+    """Rows of COMPARISON_COLUMNS; Δ is each trial's test accuracy minus the first's."""
+    from tuilab.runtime.describe import format_value
+
+    def shown(value: float | None) -> str:
+        return "-" if value is None else format_value(value)
+
+    first = selections[0].result.test.get("accuracy") if selections else None
+    rows = []
+    for selection in selections:
+        result = selection.result
+        accuracy = result.test.get("accuracy")
+        delta = "-" if accuracy is None or first is None else f"{accuracy - first:+.4f}"
+        rows.append(
+            [
+                selection.label,
+                result.status,
+                str(result.epochs),
+                shown(result.best.get("val_accuracy")),
+                shown(accuracy),
+                delta,
+                shown(result.test.get("loss")),
+            ]
+        )
+    return rows
+
+
 def select(root_runs: list[tuple[Path, str | None]]) -> list[Selection]:
     """Load the chosen trials (every trial of a run when no variant is named).
 

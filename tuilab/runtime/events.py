@@ -25,16 +25,17 @@ class Event:
 
     def to_json(self) -> str:
         """One JSON line (NaN and infinity written as null, so any JSON parser reads it)."""
-        return json.dumps(_finite(self.to_dict()), separators=(",", ":"))
+        return json.dumps(json_safe(self.to_dict()), separators=(",", ":"))
 
 
-def _finite(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """`value` with NaN and infinities replaced by None (tuples become lists)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 

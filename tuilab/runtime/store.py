@@ -31,6 +31,7 @@ from tuilab.runtime.events import (
     VariantFailed,
     VariantFinished,
     VariantStarted,
+    json_safe,
 )
 from tuilab.runtime.results import ResultsBook
 from tuilab.scenario.loader import Scenario, resolved_document
@@ -59,17 +60,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     raise TypeError(f"cannot store {type(value).__name__} as JSON")
-
-
-def _clean(value: Any) -> Any:
-    """Replace NaN/inf by None so the JSON stays standard."""
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
 
 
 class RunStore:
@@ -125,7 +115,7 @@ class RunStore:
             "overrides": list(scenario.overrides),
             "variants": {name: resolved_document(scenario, name) for name in scenario.variants},
         }
-        write_json_atomic(self.folder / "resolved.json", _clean(resolved))
+        write_json_atomic(self.folder / "resolved.json", json_safe(resolved))
         self._meta = {
             "scenario": scenario.name,
             "stem": scenario.stem,
@@ -167,9 +157,9 @@ class RunStore:
             )
         elif isinstance(event, VariantFinished | VariantFailed):
             self._close_history(event.trial)
-            write_json_atomic(self.folder / "results.json", _clean(self.book.to_dict()))
+            write_json_atomic(self.folder / "results.json", json_safe(self.book.to_dict()))
         elif isinstance(event, RunFinished):
-            write_json_atomic(self.folder / "results.json", _clean(self.book.to_dict()))
+            write_json_atomic(self.folder / "results.json", json_safe(self.book.to_dict()))
             self._meta.update(
                 status=event.status, finished=datetime.now().isoformat(timespec="seconds")
             )
@@ -178,7 +168,7 @@ class RunStore:
 
     def _append_line(self, path: Path, data: dict[str, Any]) -> None:
         with open(path, "a", encoding="utf-8") as stream:
-            stream.write(json.dumps(_clean(data), separators=(",", ":")) + "\n")
+            stream.write(json.dumps(json_safe(data), separators=(",", ":")) + "\n")
 
     def _append_history(self, event: EpochEnded) -> None:
         """One CSVLogger-style row: epoch (0-based, as Keras writes it), sorted logs, lr."""

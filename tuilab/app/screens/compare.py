@@ -16,8 +16,14 @@ from textual_plotext import PlotextPlot
 from tuilab.app.colors import plot_color
 from tuilab.errors import TuilabError
 from tuilab.headless.charts import ChartOptions, draw_curves
-from tuilab.runtime.compare import Selection, differing_keys, layer_signature, select
-from tuilab.runtime.describe import format_value
+from tuilab.runtime.compare import (
+    COMPARISON_COLUMNS,
+    Selection,
+    comparison_rows,
+    differing_keys,
+    layer_signature,
+    select,
+)
 from tuilab.runtime.stored import list_runs
 
 
@@ -113,22 +119,10 @@ class CompareScreen(Screen):
     def _fill_results(self) -> None:
         table = self.query_one("#compare-table", DataTable)
         table.clear(columns=True)
-        for column in ("Trial", "Status", "Epochs", "Best val acc", "Test acc", "Δ acc", "Loss"):
+        for column in COMPARISON_COLUMNS:
             table.add_column(column)
-        first = self.chosen[0].result.test.get("accuracy") if self.chosen else None
-        for selection in self.chosen:
-            result = selection.result
-            accuracy = result.test.get("accuracy")
-            delta = "-" if accuracy is None or first is None else f"{accuracy - first:+.4f}"
-            table.add_row(
-                selection.label,
-                result.status,
-                result.epochs,
-                format_value(result.best.get("val_accuracy")),
-                format_value(accuracy),
-                delta,
-                format_value(result.test.get("loss")),
-            )
+        for row in comparison_rows(self.chosen):
+            table.add_row(*row)
 
     def _fill_diff(self) -> None:
         table = self.query_one("#diff-table", DataTable)
