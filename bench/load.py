@@ -1,0 +1,132 @@
+"""Load checks: listing 1,000 stored runs, and a 20-variant x 200-epoch run's memory and store.
+
+Usage:
+    python bench/load.py listing [--runs 1000]
+    python bench/load.py long [--variants 20 --epochs 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "fixtures" / "runs" / "quick" / "20260101-120000"
+
+
+def listing(count: int) -> dict:
+    """Copy the fixture run `count` times; time `list_runs` and the app's picker."""
+    from tuilab.app.app import create_app
+    from tuilab.runtime.stored import list_runs
+
+    with tempfile.TemporaryDirectory() as folder:
+        runs = Path(folder) / "runs"
+        for index in range(count):
+            shutil.copytree(FIXTURE, runs / f"s{index % 10}" / f"20260101-{index:06d}")
+        start = time.perf_counter()
+        found = list_runs(runs)
+        list_s = time.perf_counter() - start
+
+        async def picker() -> float:
+            begin = time.perf_counter()
+            app = create_app(ROOT / "tests" / "fixtures" / "scenarios", runs)
+            async with app.run_test(size=(80, 24)) as pilot:
+                await pilot.pause()
+                shown = app.screen.query_one("#run-list").option_count
+            assert shown == count
+            return time.perf_counter() - begin
+
+        picker_s = asyncio.run(picker())
+    return {
+        "runs": len(found),
+        "list_runs_s": round(list_s, 3),
+        "picker_ready_s": round(picker_s, 3),
+    }
+
+
+def long_run(variants: int, epochs: int) -> dict:
+    """A tiny model, many variants and epochs: peak memory over time and the store's size."""
+    body = "\n".join(f"[variants.v{i:02d}]\nfit.batch_size = {32 + i}" for i in range(variants))
+    text = f"""
+[data]
+dataset = "synthetic"
+synthetic = {{ shape = [8], classes = 4, samples = 256, test_samples = 64 }}
+validation_split = 0.25
+[model]
+layers = [{{ type = "Dense", units = 8, activation = "relu" }},
+          {{ type = "BatchNormalization" }},
+          {{ type = "Dense", units = 4, activation = "softmax" }}]
+[fit]
+epochs = {epochs}
+[run]
+save_model = false
+{body}
+"""
+    with tempfile.TemporaryDirectory() as folder:
+        scenario = Path(folder) / "long.toml"
+        scenario.write_text(text)
+        runs = Path(folder) / "runs"
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tuilab",
+                "run",
+                str(scenario),
+                "--headless",
+                "--runs-dir",
+                str(runs),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        samples: list[tuple[float, int]] = []
+
+        def sample() -> None:
+            start = time.perf_counter()
+            while process.poll() is None:
+                status = Path(f"/proc/{process.pid}/status").read_text()
+                rss = next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS"))
+                samples.append((time.perf_counter() - start, rss))
+                time.sleep(1.0)
+
+        thread = threading.Thread(target=sample)
+        thread.start()
+        code = process.wait()
+        thread.join()
+        size = sum(f.stat().st_size for f in runs.rglob("*") if f.is_file())
+    quarter = len(samples) // 4
+    return {
+        "variants": variants,
+        "epochs": epochs,
+        "exit": code,
+        "seconds": round(samples[-1][0], 1) if samples else None,
+        "rss_mb_after_first_quarter": round(samples[quarter][1] / 1024, 1),
+        "rss_mb_at_end": round(samples[-1][1] / 1024, 1),
+        "store_mb": round(size / 1e6, 2),
+        "self_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("what", choices=["listing", "long"])
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--variants", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=200)
+    args = parser.parse_args()
+    result = listing(args.runs) if args.what == "listing" else long_run(args.variants, args.epochs)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
