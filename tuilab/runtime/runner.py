@@ -155,6 +155,7 @@ class Runner:
         keras = import_keras()
         from tuilab.data.pipeline import make_dataset
 
+        keras.backend.clear_session()  # free the previous trial's graphs: memory stays flat
         keras.utils.set_random_seed(trial.seed)
         fit = trial.config.fit
         keras.mixed_precision.set_global_policy(
