@@ -175,6 +175,10 @@ async def test_playground_screen_keys_change_settings_and_replay(tmp_path):
         await settle(pilot, screen, 4)
         assert screen.configs["gd_100"].start_point == [1.4]
         assert screen.paths["gd_100"].points[0] == [1.4]
+        drawn: list[int | None] = []
+        original = screen._draw
+        screen._draw = lambda upto: (drawn.append(upto), original(upto))
         await pilot.press("space")
-        assert screen.frame < FRAMES  # replaying
+        await settle(pilot, screen, 4)
+        assert len(drawn) >= FRAMES // 2 and min(drawn) <= 10  # replayed from the start
         await pilot.press("escape")
