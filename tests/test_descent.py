@@ -180,5 +180,7 @@ async def test_playground_screen_keys_change_settings_and_replay(tmp_path):
         screen._draw = lambda upto: (drawn.append(upto), original(upto))
         await pilot.press("space")
         await settle(pilot, screen, 4)
-        assert len(drawn) >= FRAMES // 2 and min(drawn) <= 10  # replayed from the start
+        longest = max(len(path.points) - 1 for path in screen.paths.values())
+        assert drawn[0] == max(1, round(longest / FRAMES))  # replayed from the first frame
+        assert drawn == sorted(drawn) and drawn[-1] == longest
         await pilot.press("escape")
