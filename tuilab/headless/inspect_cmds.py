@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from tuilab.errors import ScenarioError, TuilabError
+from tuilab.errors import TuilabError
 
 
 def scenario_files(paths: list[Path]) -> list[Path]:
@@ -58,6 +58,3 @@ def summary(path: Path, variants: list[str], overrides: list[str], out: Console)
         if bn:
             out.print(f"  BatchNormalization layers: {', '.join(bn)}", highlight=False)
     return 0
-
-
-__all__ = ["ScenarioError", "scenario_files", "summary", "validate"]
