@@ -25,6 +25,7 @@ from tuilab.runtime.events import (
     VariantFinished,
     VariantStarted,
 )
+from tuilab.runtime.multi_worker import adapt_for_cluster, in_cluster
 from tuilab.runtime.reporter import make_reporter
 from tuilab.runtime.tf_setup import device_description, import_keras, learning_rate_of
 from tuilab.scenario.loader import Scenario
@@ -171,6 +172,8 @@ class Runner:
                 steps_per_execution=fit.steps_per_execution,
                 jit_compile=fit.jit_compile,
             )
+        if in_cluster(strategy):
+            adapt_for_cluster(model, strategy, (data.x_train[:2], data.y_train[:2]))
         self._callbacks = make_callbacks(trial.config.callbacks)
         train = make_dataset(
             data.x_train,
