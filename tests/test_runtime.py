@@ -152,14 +152,19 @@ def test_a_diverging_variant_fails_and_the_others_finish(write_scenario):
 model.layers = [{ type = "Dense", units = 32, activation = "relu" }, { type = "Dense", units = 10 }]
 compile.optimizer = { type = "SGD", learning_rate = 1e12 }
 compile.loss = { type = "SparseCategoricalCrossentropy", from_logits = true }
+[variants.diverges_batched]
+model.layers = [{ type = "Dense", units = 32, activation = "relu" }, { type = "Dense", units = 10 }]
+compile.optimizer = { type = "SGD", learning_rate = 1e12 }
+compile.loss = { type = "SparseCategoricalCrossentropy", from_logits = true }
+fit.steps_per_execution = 4
 [variants.fine]
 """
     )
     status, events = run_scenario(write_scenario, text)
     assert status == "failed"
     failed = of(events, VariantFailed)
-    assert [f.trial for f in failed] == ["diverges"]
-    assert "loss became nan at epoch 1 batch" in failed[0].reason
+    assert [f.trial for f in failed] == ["diverges", "diverges_batched"]
+    assert all("loss became nan at epoch 1 batch" in f.reason for f in failed)
     assert [f.trial for f in of(events, VariantFinished)] == ["fine"]
 
 
@@ -250,3 +255,29 @@ def test_mixed_precision_keeps_the_output_in_float32(write_scenario, tmp_path):
         assert model.layers[-1].compute_dtype == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_steps_per_execution_auto_runs_several_steps_per_call_with_the_same_result(
+    write_scenario,
+):
+    text = DIGITS + "[variants.auto]\n[variants.one]\nfit.steps_per_execution = 1\n"
+    status, events = run_scenario(write_scenario, text, ["fit.batch_size=4", "fit.epochs=2"])
+    assert status == "finished"
+    started = {e.trial: e for e in of(events, VariantStarted)}
+    assert started["auto"].steps_per_epoch == 288  # 1,149 training images in batches of 4
+    assert (started["auto"].steps_per_execution, started["one"].steps_per_execution) == (5, 1)
+    losses = {
+        trial: [e.logs["loss"] for e in of(events, EpochEnded) if e.trial == trial]
+        for trial in started
+    }
+    assert losses["auto"] == pytest.approx(losses["one"], rel=1e-3)  # same seed, same steps
+
+
+@pytest.mark.parametrize(
+    ("setting", "steps", "expected"),
+    [("auto", 18, 1), ("auto", 288, 5), ("auto", 840, 16), ("auto", 100_000, 16), (7, 18, 7)],
+)
+def test_auto_steps_per_execution_keeps_fifty_calls_per_epoch(setting, steps, expected):
+    from tuilab.runtime.speed import steps_per_execution
+
+    assert steps_per_execution(setting, steps) == expected

@@ -58,6 +58,12 @@ def describe(event: Event) -> str | None:
                 if event.replicas > 1
                 else ""
             )
+            + (
+                f", {event.steps_per_execution} steps per call"
+                if event.steps_per_execution > 1
+                else ""
+            )
+            + (", XLA" if event.jit_compile else "")
         )
     if isinstance(event, EpochEnded):
         return (

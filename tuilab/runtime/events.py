@@ -72,6 +72,8 @@ class VariantStarted(Event):
     learning_rate: float = 0.0
     strategy: str = "default"
     replicas: int = 1
+    steps_per_execution: int = 1
+    jit_compile: bool = False
 
 
 @dataclass(frozen=True)

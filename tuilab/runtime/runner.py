@@ -27,6 +27,7 @@ from tuilab.runtime.events import (
 )
 from tuilab.runtime.multi_worker import adapt_for_cluster, in_cluster
 from tuilab.runtime.reporter import make_reporter
+from tuilab.runtime.speed import steps_per_execution
 from tuilab.runtime.tf_setup import device_description, import_keras, learning_rate_of
 from tuilab.scenario.loader import Scenario
 from tuilab.scenario.schema import VariantConfig
@@ -159,6 +160,7 @@ class Runner:
         keras.backend.clear_session()  # free the previous trial's graphs: memory stays flat
         keras.utils.set_random_seed(trial.seed)
         fit = trial.config.fit
+        steps = -(-len(data.x_train) // fit.batch_size)
         keras.mixed_precision.set_global_policy(
             "mixed_float16" if fit.mixed_precision else "float32"
         )
@@ -169,7 +171,7 @@ class Runner:
                 optimizer=make_optimizer(trial.config.compile.optimizer),
                 loss=make_loss(trial.config.compile.loss),
                 metrics=check_metrics(trial.config.compile.metrics),
-                steps_per_execution=fit.steps_per_execution,
+                steps_per_execution=steps_per_execution(fit.steps_per_execution, steps),
                 jit_compile=fit.jit_compile,
             )
         if in_cluster(strategy):
@@ -223,6 +225,8 @@ class Runner:
                 learning_rate_of(model.optimizer),
                 strategy_name(strategy),
                 int(strategy.num_replicas_in_sync),
+                int(model.steps_per_execution),
+                bool(model.jit_compile),
             )
         )
         return reporter

@@ -193,7 +193,7 @@ def _clean_loc(loc: tuple[Any, ...]) -> KeyPath:
         for part in loc
         if isinstance(part, int)
         or (
-            not re.search(r"[\[\]]|^(str|int|float|bool)$", str(part))
+            not re.search(r"[\[\]]|^(str|int|float|bool|constrained-\w+)$", str(part))
             and not str(part)[:1].isupper()
         )
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -140,7 +140,7 @@ class FitConfig(Strict):
     epochs: int = Field(default=10, ge=1, le=100_000)
     batch_size: int = Field(default=32, ge=1, le=1_000_000)
     shuffle: bool = True
-    steps_per_execution: int = Field(default=1, ge=1, le=100_000)
+    steps_per_execution: Annotated[int, Field(ge=1, le=100_000)] | Literal["auto"] = "auto"
     jit_compile: bool | Literal["auto"] = "auto"
     mixed_precision: bool = False
 
