@@ -3,6 +3,7 @@
 Usage:
     python bench/load.py listing [--runs 1000]
     python bench/load.py long [--variants 20 --epochs 200]
+    python bench/load.py long --plain [--epochs 600]   (the same model in a plain Keras script)
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -75,45 +75,64 @@ save_model = false
         scenario = Path(folder) / "long.toml"
         scenario.write_text(text)
         runs = Path(folder) / "runs"
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tuilab",
-                "run",
-                str(scenario),
-                "--headless",
-                "--runs-dir",
-                str(runs),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        samples: list[tuple[float, int]] = []
-
-        def sample() -> None:
-            start = time.perf_counter()
-            while process.poll() is None:
-                status = Path(f"/proc/{process.pid}/status").read_text()
-                rss = next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS"))
-                samples.append((time.perf_counter() - start, rss))
-                time.sleep(1.0)
-
-        thread = threading.Thread(target=sample)
-        thread.start()
-        code = process.wait()
-        thread.join()
+        args = [sys.executable, "-m", "tuilab", "run", str(scenario), "--headless"]
+        code, samples = _watch_memory([*args, "--runs-dir", str(runs)])
         size = sum(f.stat().st_size for f in runs.rglob("*") if f.is_file())
-    quarter = len(samples) // 4
     return {
         "variants": variants,
         "epochs": epochs,
         "exit": code,
-        "seconds": round(samples[-1][0], 1) if samples else None,
+        **_memory_figures(samples),
+        "store_mb": round(size / 1e6, 2),
+    }
+
+
+PLAIN = """
+import sys, numpy as np, keras
+epochs = int(sys.argv[1])
+rng = np.random.default_rng(0)
+x, y = rng.normal(size=(256, 8)).astype("float32"), rng.integers(0, 4, 256)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, activation="relu"),
+                          keras.layers.BatchNormalization(),
+                          keras.layers.Dense(4, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(x, y, batch_size=32, epochs=epochs, validation_split=0.25, verbose=0)
+"""
+
+
+def plain_long(epochs: int) -> dict:
+    """The same tiny model trained by a plain Keras script: does Keras alone grow too?"""
+    code, samples = _watch_memory([sys.executable, "-c", PLAIN, str(epochs)])
+    return {"plain_keras": True, "epochs": epochs, "exit": code, **_memory_figures(samples)}
+
+
+def _watch_memory(args: list[str]) -> tuple[int, list[tuple[float, int]]]:
+    """Run `args`, sampling its resident memory (kB) every second; its exit code and samples."""
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    samples: list[tuple[float, int]] = []
+
+    def sample() -> None:
+        start = time.perf_counter()
+        while process.poll() is None:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+            rss = next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS"))
+            samples.append((time.perf_counter() - start, rss))
+            time.sleep(1.0)
+
+    thread = threading.Thread(target=sample)
+    thread.start()
+    code = process.wait()
+    thread.join()
+    return code, samples
+
+
+def _memory_figures(samples: list[tuple[float, int]]) -> dict:
+    """Seconds, and resident memory after the first quarter of the run and at its end."""
+    quarter = len(samples) // 4
+    return {
+        "seconds": round(samples[-1][0], 1),
         "rss_mb_after_first_quarter": round(samples[quarter][1] / 1024, 1),
         "rss_mb_at_end": round(samples[-1][1] / 1024, 1),
-        "store_mb": round(size / 1e6, 2),
-        "self_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
 
@@ -123,8 +142,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--variants", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--plain", action="store_true", help="long: a plain Keras script instead")
     args = parser.parse_args()
-    result = listing(args.runs) if args.what == "listing" else long_run(args.variants, args.epochs)
+    if args.what == "listing":
+        result = listing(args.runs)
+    elif args.plain:
+        result = plain_long(args.epochs)
+    else:
+        result = long_run(args.variants, args.epochs)
     print(json.dumps(result))
 
 

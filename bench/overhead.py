@@ -1,7 +1,8 @@
 """Benchmark: tuilab against plain Keras on the same work, start-up, and UI responsiveness.
 
 Usage:
-    python bench/overhead.py training [--epochs 6] [--model mlp|cnn]
+    python bench/overhead.py training [--epochs 6] [--model mlp|cnn|cifar] [--app] [--limit N]
+                                       [--rounds 2] [--set KEY=VALUE ...]
     python bench/overhead.py startup
     python bench/overhead.py responsiveness [--size 80x24]
 
@@ -20,105 +21,100 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
+from plain import SCENARIOS, VARIANT, Setup, measure, settings
+
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = {
-    "mlp": ROOT / "scenarios" / "mnist_batchnorm.toml",
-    "cnn": ROOT / "scenarios" / "fashion_cnn_batchnorm.toml",
-}
-SETTINGS = {  # same data for both sides: Fashion-MNIST from Debian's package
-    "mlp": ['data.dataset="fashion_mnist"', 'data.normalize="scale"'],
-    "cnn": [],
-}
-VARIANT = {"mlp": "plain", "cnn": "adam"}
 
 
-def plain_keras(model: str, epochs: int) -> float:
-    """Samples/s of a plain Keras script: the same model and data, model.fit(verbose=0)."""
-    import keras
-
-    from tuilab.data import load_data
-    from tuilab.model.builder import build_model
-    from tuilab.scenario import load_scenario
-
-    scenario = load_scenario(SCENARIOS[model], [*SETTINGS[model], f"fit.epochs={epochs}"])
-    config = scenario.variants[VARIANT[model]]
-    data = load_data(config.data, config.compile.loss, 0)
-    keras.utils.set_random_seed(0)
-    network = build_model(config, data.input_shape, data.classes)
-    network.compile(optimizer="adam", loss=config.compile.loss, metrics=["accuracy"])
-    times: list[float] = []
-
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.start)
-
-    network.fit(
-        data.x_train,
-        data.y_train,
-        batch_size=config.fit.batch_size,
-        epochs=epochs,
-        validation_data=(data.x_val, data.y_val),
-        callbacks=[Clock()],
-        verbose=0,
-    )
-    return len(data.x_train) / statistics.fmean(times[1:])
-
-
-def tuilab_headless(model: str, epochs: int) -> float:
-    """Samples/s of `tuilab run --json` (epoch times from its own events)."""
-    args = [
-        sys.executable,
-        "-m",
-        "tuilab",
-        "run",
-        str(SCENARIOS[model]),
-        "--json",
-        "--no-store",
-        "-v",
-        VARIANT[model],
-        "--set",
-        f"fit.epochs={epochs}",
-    ]
-    for item in SETTINGS[model]:
+def tuilab_args(setup: Setup) -> list[str]:
+    """`tuilab run` for the same model, data and epochs as the plain script."""
+    args = [sys.executable, "-m", "tuilab", "run", str(SCENARIOS[setup.model])]
+    args += ["-v", VARIANT[setup.model]]
+    for item in settings(setup):
         args += ["--set", item]
+    return args
+
+
+def _steady_rate(events: list[dict]) -> float:
+    """Mean samples/s of epochs 2..N from `epoch_ended` events (epoch 1 includes tracing)."""
+    epochs = [e for e in events if e.get("event") == "epoch_ended"]
+    return statistics.fmean(e["samples_per_second"] for e in epochs[1:])
+
+
+def tuilab_headless(setup: Setup) -> float:
+    """Samples/s of `tuilab run --json --no-store` (epoch times from its own events)."""
+    args = [*tuilab_args(setup), "--json", "--no-store"]
     output = subprocess.run(args, capture_output=True, text=True, check=True).stdout
-    epochs_ = [json.loads(x) for x in output.splitlines() if '"epoch_ended"' in x]
-    return statistics.fmean(e["samples_per_second"] for e in epochs_[1:])
+    return _steady_rate([json.loads(x) for x in output.splitlines() if x.startswith("{")])
 
 
-def training(model: str, epochs: int) -> dict:
-    """Interleave plain Keras and tuilab twice each, so background load hits both alike."""
-    keras_runs, tuilab_runs = [], []
-    for _ in range(2):
-        code = (
-            f"import sys; sys.path.insert(0, {str(ROOT / 'bench')!r}); import overhead; "
-            f"print(overhead.plain_keras({model!r}, {epochs}))"
+def tuilab_app(setup: Setup, size: tuple[int, int] = (80, 24)) -> float:
+    """Samples/s of the real app training in a pseudo-terminal, read from its stored run."""
+    import contextlib
+    import pty
+
+    with tempfile.TemporaryDirectory() as folder:
+        runs = Path(folder)
+        leader, follower = pty.openpty()
+        env = {**os.environ, "TERM": "xterm-256color"}
+        env |= {"COLUMNS": str(size[0]), "LINES": str(size[1])}
+        process = subprocess.Popen(
+            [*tuilab_args(setup), "--runs-dir", str(runs)],
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+            env=env,
+            close_fds=True,
         )
-        keras_runs.append(
-            float(
-                subprocess.run(
-                    [sys.executable, "-c", code], capture_output=True, text=True, check=True
-                ).stdout.split()[-1]
-            )
-        )
-        tuilab_runs.append(tuilab_headless(model, epochs))
-    keras_rate, tuilab_rate = max(keras_runs), max(tuilab_runs)
-    return {
-        "model": model,
-        "epochs": epochs,
-        "keras_samples_per_s": round(keras_rate),
-        "tuilab_samples_per_s": round(tuilab_rate),
-        "ratio": round(tuilab_rate / keras_rate, 3),
-        "runs": {
-            "keras": [round(x) for x in keras_runs],
-            "tuilab": [round(x) for x in tuilab_runs],
-        },
-    }
+        os.close(follower)
+        os.set_blocking(leader, False)
+
+        def finished() -> bool:
+            for meta in runs.glob("*/*/run.json"):
+                with contextlib.suppress(ValueError):
+                    return json.loads(meta.read_text()).get("status") != "running"
+            return False
+
+        while not finished():
+            if process.poll() is not None:
+                raise RuntimeError(f"the app exited with {process.returncode}")
+            with contextlib.suppress(OSError):
+                os.read(leader, 1 << 16)  # drain the terminal, as a real one would
+            time.sleep(0.05)
+        os.write(leader, b"q")
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=30)
+        if process.poll() is None:
+            process.kill()
+        os.close(leader)
+        (log,) = runs.glob("*/*/events.jsonl")
+        return _steady_rate([json.loads(x) for x in log.read_text().splitlines()])
+
+
+def training(model: str, epochs: int, app: bool, limit: int | None = None, rounds: int = 2) -> dict:
+    """Interleave plain Keras, headless tuilab (and the app), so load hits all alike."""
+    setup = Setup(model=model, epochs=epochs, limit=limit)
+    matched = replace(setup, feed="tfdata", steps_per_execution="auto")
+    runs: dict[str, list[float]] = {"keras": [], "keras_matched": [], "headless": [], "app": []}
+    for _ in range(rounds):
+        runs["keras"].append(measure(setup)["samples_per_s"])
+        runs["keras_matched"].append(measure(matched)["samples_per_s"])
+        runs["headless"].append(tuilab_headless(setup))
+        if app:
+            runs["app"].append(tuilab_app(setup))
+    best = {side: max(rates) for side, rates in runs.items() if rates}
+    result: dict = {"model": setup.model, "epochs": setup.epochs, "limit": setup.limit}
+    result["settings"] = list(setup.extra)
+    result |= {f"{side}_samples_per_s": round(rate) for side, rate in best.items()}
+    for side in ("headless", "app"):
+        if side in best:  # against the notebook's script, and against Keras with tuilab's settings
+            result[f"{side}_ratio"] = round(best[side] / best["keras"], 3)
+            result[f"{side}_ratio_matched"] = round(best[side] / best["keras_matched"], 3)
+    result["runs"] = {side: [round(x) for x in rates] for side, rates in runs.items() if rates}
+    return result
 
 
 def startup() -> dict:
@@ -235,11 +231,16 @@ def main() -> None:
     parser.add_argument("what", choices=["training", "startup", "responsiveness"])
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--model", choices=list(SCENARIOS), default="mlp")
+    parser.add_argument("--set", action="append", default=[], help="training: more overrides")
     parser.add_argument("--size", default="80x24")
+    parser.add_argument("--app", action="store_true", help="also train in the app, in a pty")
+    parser.add_argument("--limit", type=int, default=None, help="training: samples to load")
+    parser.add_argument("--rounds", type=int, default=2, help="training: interleaved rounds")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if args.what == "training":
-        result = training(args.model, args.epochs)
+        setup = Setup(args.model, args.epochs, limit=args.limit, extra=tuple(args.set))
+        result = training(setup, args.app, args.rounds)
     elif args.what == "startup":
         result = startup()
     else:
