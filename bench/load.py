@@ -76,7 +76,7 @@ save_model = false
         scenario.write_text(text)
         runs = Path(folder) / "runs"
         args = [sys.executable, "-m", "tuilab", "run", str(scenario), "--headless"]
-        code, samples = _watch_memory([*args, "--runs-dir", str(runs)])
+        code, samples = _watch_memory([*args, "--runs-dir", str(runs)], runs, "**/history.csv")
         size = sum(f.stat().st_size for f in runs.rglob("*") if f.is_file())
     return {
         "variants": variants,
@@ -89,34 +89,45 @@ save_model = false
 
 PLAIN = """
 import sys, numpy as np, keras
-epochs = int(sys.argv[1])
+epochs, progress = int(sys.argv[1]), sys.argv[2]
 rng = np.random.default_rng(0)
 x, y = rng.normal(size=(256, 8)).astype("float32"), rng.integers(0, 4, 256)
 model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, activation="relu"),
                           keras.layers.BatchNormalization(),
                           keras.layers.Dense(4, activation="softmax")])
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-model.fit(x, y, batch_size=32, epochs=epochs, validation_split=0.25, verbose=0)
+model.fit(x, y, batch_size=32, epochs=epochs, validation_split=0.25, verbose=0,
+          callbacks=[keras.callbacks.CSVLogger(progress)])
 """
 
 
 def plain_long(epochs: int) -> dict:
     """The same tiny model trained by a plain Keras script: does Keras alone grow too?"""
-    code, samples = _watch_memory([sys.executable, "-c", PLAIN, str(epochs)])
+    with tempfile.TemporaryDirectory() as folder:
+        args = [sys.executable, "-c", PLAIN, str(epochs), f"{folder}/history.csv"]
+        code, samples = _watch_memory(args, Path(folder), "history.csv")
     return {"plain_keras": True, "epochs": epochs, "exit": code, **_memory_figures(samples)}
 
 
-def _watch_memory(args: list[str]) -> tuple[int, list[tuple[float, int]]]:
-    """Run `args`, sampling its resident memory (kB) every second; its exit code and samples."""
+def _watch_memory(
+    args: list[str], folder: Path, pattern: str
+) -> tuple[int, list[tuple[float, int, int]]]:
+    """Run `args`, sampling each second its resident memory (kB) and the epochs finished.
+
+    Epochs are the data lines of the CSV histories matching `pattern` under `folder`.
+    """
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    samples: list[tuple[float, int]] = []
+    samples: list[tuple[float, int, int]] = []
+
+    def epochs_done() -> int:
+        return sum(max(len(f.read_text().splitlines()) - 1, 0) for f in folder.glob(pattern))
 
     def sample() -> None:
         start = time.perf_counter()
         while process.poll() is None:
             status = Path(f"/proc/{process.pid}/status").read_text()
             rss = next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS"))
-            samples.append((time.perf_counter() - start, rss))
+            samples.append((time.perf_counter() - start, rss, epochs_done()))
             time.sleep(1.0)
 
     thread = threading.Thread(target=sample)
@@ -126,13 +137,16 @@ def _watch_memory(args: list[str]) -> tuple[int, list[tuple[float, int]]]:
     return code, samples
 
 
-def _memory_figures(samples: list[tuple[float, int]]) -> dict:
-    """Seconds, and resident memory after the first quarter of the run and at its end."""
-    quarter = len(samples) // 4
+def _memory_figures(samples: list[tuple[float, int, int]]) -> dict:
+    """Resident memory once the first epoch is done and at the end, and the growth between."""
+    trained = [s for s in samples if s[2] >= 1]
+    first, last = trained[0], trained[-1]
+    growth = (last[1] - first[1]) / 1024
     return {
         "seconds": round(samples[-1][0], 1),
-        "rss_mb_after_first_quarter": round(samples[quarter][1] / 1024, 1),
-        "rss_mb_at_end": round(samples[-1][1] / 1024, 1),
+        "rss_mb_after_epoch": [first[2], round(first[1] / 1024, 1)],
+        "rss_mb_at_epoch": [last[2], round(last[1] / 1024, 1)],
+        "growth_mb_per_100_epochs": round(100 * growth / max(last[2] - first[2], 1), 3),
     }
 
 

@@ -94,9 +94,8 @@ def tuilab_app(setup: Setup, size: tuple[int, int] = (80, 24)) -> float:
         return _steady_rate([json.loads(x) for x in log.read_text().splitlines()])
 
 
-def training(model: str, epochs: int, app: bool, limit: int | None = None, rounds: int = 2) -> dict:
+def training(setup: Setup, app: bool = False, rounds: int = 2) -> dict:
     """Interleave plain Keras, headless tuilab (and the app), so load hits all alike."""
-    setup = Setup(model=model, epochs=epochs, limit=limit)
     matched = replace(setup, feed="tfdata", steps_per_execution="auto")
     runs: dict[str, list[float]] = {"keras": [], "keras_matched": [], "headless": [], "app": []}
     for _ in range(rounds):
