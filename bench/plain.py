@@ -70,7 +70,7 @@ def train(setup: Setup) -> dict:
 
     from tuilab.data import load_data
     from tuilab.model.builder import build_model
-    from tuilab.runtime.speed import steps_per_execution
+    from tuilab.runtime.speed import steps_per_epoch, steps_per_execution
     from tuilab.scenario import load_scenario
 
     scenario = load_scenario(SCENARIOS[setup.model], settings(setup))
@@ -80,7 +80,7 @@ def train(setup: Setup) -> dict:
     if config.fit.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     network = build_model(config, data.input_shape, data.classes)
-    steps = -(-len(data.x_train) // config.fit.batch_size)
+    steps = steps_per_epoch(len(data.x_train), config.fit.batch_size)
     network.compile(
         optimizer="adam",
         loss=config.compile.loss,

@@ -27,7 +27,7 @@ from tuilab.runtime.events import (
 )
 from tuilab.runtime.multi_worker import adapt_for_cluster, in_cluster
 from tuilab.runtime.reporter import make_reporter
-from tuilab.runtime.speed import steps_per_execution
+from tuilab.runtime.speed import steps_per_epoch, steps_per_execution
 from tuilab.runtime.tf_setup import device_description, import_keras, learning_rate_of
 from tuilab.scenario.loader import Scenario
 from tuilab.scenario.schema import VariantConfig
@@ -160,7 +160,7 @@ class Runner:
         keras.backend.clear_session()  # free the previous trial's graphs: memory stays flat
         keras.utils.set_random_seed(trial.seed)
         fit = trial.config.fit
-        steps = -(-len(data.x_train) // fit.batch_size)
+        steps = steps_per_epoch(len(data.x_train), fit.batch_size)
         keras.mixed_precision.set_global_policy(
             "mixed_float16" if fit.mixed_precision else "float32"
         )
@@ -194,7 +194,7 @@ class Runner:
 
     def _start(self, trial: Trial, model: Any, strategy: Any, data: PreparedData) -> Any:
         fit = trial.config.fit
-        steps = -(-len(data.x_train) // fit.batch_size)
+        steps = steps_per_epoch(len(data.x_train), fit.batch_size)
         early = [c for c in self._callbacks if type(c).__name__ == "EarlyStopping"]
         changers = [type(c).__name__ for c in self._callbacks if type(c).__name__ in RATE_CHANGERS]
         reporter = make_reporter(
