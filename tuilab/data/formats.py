@@ -1,11 +1,18 @@
-"""Readers for the on-disk dataset formats: IDX (raw or gzipped), Keras `.npz`, CIFAR-10 batches."""
+"""Readers for the on-disk dataset formats: IDX (raw or gzipped), Keras `.npz`, CIFAR-10 batches.
+
+Readers check the format itself (headers, sizes, what a file may hold) and return the arrays as
+stored, with where each came from; `tuilab.data.checks` then checks them against the dataset.
+"""
 
 from __future__ import annotations
 
 import gzip
 import io
+import math
 import pickle
 import zipfile
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -20,9 +27,54 @@ IDX_NAMES = {
     "x_test": "t10k-images-idx3-ubyte",
     "y_test": "t10k-labels-idx1-ubyte",
 }
+KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 Splits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 """(x_train, y_train, x_test, y_test)."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """A run of rows of one array and where it was read.
+
+    Attributes:
+        file: The file (or source) it was read from.
+        rows: How many rows (images or labels) it holds.
+        key: The array's name inside the file (a `.npz` key), or "".
+    """
+
+    file: str
+    rows: int
+    key: str = ""
+
+    @property
+    def name(self) -> str:
+        """The file, with the key inside it where there is one (``mnist.npz: y_test``)."""
+        return f"{self.file}: {self.key}" if self.key else self.file
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The four arrays as read, unchecked, and the parts each one was concatenated from.
+
+    Attributes:
+        arrays: x_train, y_train, x_test and y_test.
+        parts: For each key, its parts in order (one, except CIFAR-10's five training batches).
+    """
+
+    arrays: dict[str, np.ndarray]
+    parts: dict[str, tuple[Part, ...]]
+
+    @classmethod
+    def whole(cls, splits: Splits, prefix: str) -> Loaded:
+        """Arrays that came in one piece each, named ``{prefix} {key}``."""
+        arrays = dict(zip(KEYS, splits, strict=True))
+        parts = {key: (Part(prefix, _rows(a), key),) for key, a in arrays.items()}
+        return cls(arrays, parts)
+
+
+def _rows(array: np.ndarray) -> int:
+    return len(array) if np.ndim(array) else 0
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -33,7 +85,7 @@ def read_idx(path: Path) -> np.ndarray:
                 raw = stream.read()
         else:
             raw = path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{path}: cannot be read as IDX ({exc})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise DataError(f"{path}: not an IDX file (bad magic number)")
@@ -43,11 +95,11 @@ def read_idx(path: Path) -> np.ndarray:
         raise DataError(f"{path}: not an IDX file (truncated header)")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_TYPES[raw[2]])
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow on hostile headers
     if len(raw) - header != expected:
         raise DataError(
             f"{path}: IDX data is {len(raw) - header:,} bytes, header promises {expected:,} "
-            "(file truncated or corrupt)"
+            f"for shape {shape} (file truncated or corrupt)"
         )
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
 
@@ -65,29 +117,45 @@ def find_idx_files(folder: Path) -> dict[str, Path] | None:
     return found
 
 
-def read_idx_folder(folder: Path) -> Splits:
+def read_idx_folder(folder: Path) -> Loaded:
     """Read the four IDX files of an MNIST-style folder."""
     files = find_idx_files(folder)
     if files is None:
         raise DataError(f"{folder}: missing IDX files ({', '.join(IDX_NAMES.values())})")
     arrays = {split: read_idx(path) for split, path in files.items()}
-    return _checked(
-        folder, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]
-    )
+    parts = {split: (Part(str(files[split]), _rows(a)),) for split, a in arrays.items()}
+    return Loaded(arrays, parts)
 
 
-def read_npz(path: Path) -> Splits:
+def read_npz(path: Path) -> Loaded:
     """Read a Keras-style `.npz` with x_train, y_train, x_test, y_test (no pickles allowed)."""
+    arrays: dict[str, np.ndarray] = {}
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in archive]
-            if missing:
-                raise DataError(f"{path}: .npz lacks {', '.join(missing)}")
-            return _checked(
-                path, archive["x_train"], archive["y_train"], archive["x_test"], archive["y_test"]
-            )
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataError(f"{path}: not a readable .npz file (it is a single .npy array)")
+    with archive:
+        missing = [k for k in KEYS if k not in archive.files]
+        if missing:
+            found = ", ".join(archive.files) or "nothing"
+            raise DataError(f"{path}: .npz lacks {', '.join(missing)} (it holds {found})")
+        for key in KEYS:
+            try:
+                arrays[key] = archive[key]
+            except ValueError as exc:
+                if "allow_pickle" in str(exc):
+                    raise DataError(
+                        f"{path}: {key} holds Python objects (a pickle); tuilab reads only "
+                        "numeric arrays"
+                    ) from None
+                raise DataError(f"{path}: {key} cannot be read ({exc})") from None
+            except (OSError, EOFError, zipfile.BadZipFile, zlib.error, MemoryError) as exc:
+                reason = str(exc) or type(exc).__name__
+                raise DataError(f"{path}: {key} cannot be read ({reason})") from None
+    parts = {key: (Part(str(path), _rows(a), key),) for key, a in arrays.items()}
+    return Loaded(arrays, parts)
 
 
 class _CifarUnpickler(pickle.Unpickler):
@@ -110,43 +178,51 @@ class _CifarUnpickler(pickle.Unpickler):
 
 
 def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read one CIFAR-10 python batch: images as (n, 32, 32, 3) uint8 and labels."""
+    """Read one CIFAR-10 python batch: images as (n, 32, 32, 3) and labels, dtypes as stored."""
     try:
         batch = _CifarUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
     except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
         raise DataError(f"{path}: not a CIFAR-10 batch ({exc})") from None
+    except (AttributeError, IndexError, KeyError, MemoryError, RecursionError) as exc:
+        raise DataError(f"{path}: not a CIFAR-10 batch ({type(exc).__name__}: {exc})") from None
     if not isinstance(batch, dict):
         raise DataError(f"{path}: not a CIFAR-10 batch (no dict inside)")
     batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
     if "data" not in batch or "labels" not in batch:
         raise DataError(f"{path}: not a CIFAR-10 batch (needs 'data' and 'labels')")
-    data = np.asarray(batch["data"], dtype=np.uint8)
-    labels = np.asarray(batch["labels"], dtype=np.int64)
-    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
-        raise DataError(f"{path}: CIFAR-10 data must be (n, 3072) with n labels, got {data.shape}")
+    try:
+        data, labels = np.asarray(batch["data"]), np.asarray(batch["labels"])
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DataError(f"{path}: not a CIFAR-10 batch (data or labels: {exc})") from None
+    if data.dtype.kind not in "biuf" or labels.dtype.kind not in "biuf":
+        raise DataError(
+            f"{path}: CIFAR-10 data and labels must be numbers, got dtypes {data.dtype} "
+            f"and {labels.dtype}"
+        )
+    if data.ndim != 2 or data.shape[1] != 3072 or labels.ndim != 1 or len(labels) != len(data):
+        raise DataError(
+            f"{path}: CIFAR-10 data must be (n, 3072) with n labels, got data {data.shape} "
+            f"and labels {labels.shape}"
+        )
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
 
 
-def read_cifar_folder(folder: Path) -> Splits:
+def read_cifar_folder(folder: Path) -> Loaded:
     """Read `cifar-10-batches-py`: data_batch_1..5 and test_batch."""
     train_files = sorted(folder.glob("data_batch_*"))
     test_file = folder / "test_batch"
     if not train_files or not test_file.is_file():
         raise DataError(f"{folder}: needs data_batch_1..5 and test_batch (CIFAR-10 python format)")
-    parts = [read_cifar_batch(p) for p in train_files]
+    train = [read_cifar_batch(p) for p in train_files]
     x_test, y_test = read_cifar_batch(test_file)
-    x_train = np.concatenate([x for x, _ in parts])
-    y_train = np.concatenate([y for _, y in parts])
-    return _checked(folder, x_train, y_train, x_test, y_test)
-
-
-def _checked(
-    where: Path, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray
-) -> Splits:
-    y_train, y_test = np.ravel(y_train), np.ravel(y_test)
-    if len(x_train) != len(y_train) or len(x_test) != len(y_test):
-        raise DataError(
-            f"{where}: {len(x_train)} training images but {len(y_train)} labels, "
-            f"{len(x_test)} test images but {len(y_test)} labels"
-        )
-    return x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64)
+    train_parts = tuple(Part(str(p), len(y)) for p, (_, y) in zip(train_files, train, strict=True))
+    arrays = {
+        "x_train": np.concatenate([x for x, _ in train]),
+        "y_train": np.concatenate([y for _, y in train]),
+        "x_test": x_test,
+        "y_test": y_test,
+    }
+    test_parts = (Part(str(test_file), len(y_test)),)
+    parts = {"x_train": train_parts, "y_train": train_parts, "x_test": test_parts}
+    parts["y_test"] = test_parts
+    return Loaded(arrays, parts)

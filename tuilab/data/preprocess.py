@@ -8,6 +8,7 @@ import numpy as np
 
 from tuilab.data.formats import Splits
 from tuilab.data.sources import DatasetSpec
+from tuilab.errors import DataError
 from tuilab.scenario.schema import DataConfig
 
 
@@ -42,6 +43,12 @@ def split_validation(
     """Training and validation arrays by the scenario's rule (Keras takes the *last* fraction)."""
     if config.validation_split is not None:
         cut = int(len(x) * (1.0 - config.validation_split))
+        if not 0 < cut < len(x):
+            left = "no training images" if cut <= 0 else "no validation images"
+            raise DataError(
+                f"data.validation_split: {config.validation_split} of {len(x)} images leaves "
+                f"{left} (change the split or the data.limit)"
+            )
         return x[:cut], y[:cut], x[cut:], y[cut:]
     if config.validation_first is not None:
         first = min(config.validation_first, len(x) - 1)

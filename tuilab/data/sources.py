@@ -13,7 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from tuilab.data.formats import Splits, find_idx_files, read_cifar_folder, read_idx_folder, read_npz
+from tuilab.data.checks import check_loaded
+from tuilab.data.formats import (
+    Loaded,
+    Splits,
+    find_idx_files,
+    read_cifar_folder,
+    read_idx_folder,
+    read_npz,
+)
 from tuilab.errors import DataError
 from tuilab.scenario.schema import DataConfig, SyntheticData
 
@@ -72,8 +80,8 @@ def keras_cache() -> Path:
     return Path(home).expanduser() / "datasets"
 
 
-def read_local(path: Path) -> Splits:
-    """Read a dataset from a file or folder in any supported format."""
+def read_local(path: Path) -> Loaded:
+    """Read a dataset from a file or folder in any supported format (unchecked)."""
     if path.is_file():
         if path.suffix == ".npz":
             return read_npz(path)
@@ -103,7 +111,7 @@ def candidate_paths(spec: DatasetSpec) -> list[Path]:
     return places
 
 
-def _download(name: str) -> Splits:
+def _download(name: str) -> Loaded:
     """Keras's own loader (downloads into the Keras cache on a connected machine)."""
     import keras
 
@@ -113,7 +121,8 @@ def _download(name: str) -> Splits:
         "cifar10": keras.datasets.cifar10,
     }[name]
     (x_train, y_train), (x_test, y_test) = loader.load_data()
-    return x_train, np.ravel(y_train), x_test, np.ravel(y_test)
+    splits = (np.asarray(x_train), np.asarray(y_train), np.asarray(x_test), np.asarray(y_test))
+    return Loaded.whole(splits, f"keras.datasets.{name}.load_data()")
 
 
 def load_digits_splits(seed: int = 0) -> Splits:
@@ -143,16 +152,24 @@ def make_synthetic(config: SyntheticData, seed: int) -> Splits:
 
 
 def load_splits(config: DataConfig, seed: int) -> Splits:
-    """Raw (x_train, y_train, x_test, y_test) for a `[data]` table.
+    """Raw (x_train, y_train, x_test, y_test) for a `[data]` table, checked against its spec.
+
+    Labels come back as int64 vectors; images with the dtype and shape they were stored with.
 
     Raises:
-        DataError: saying where it looked and how to provide the files.
+        DataError: a file that cannot be read or does not hold this dataset (wrong shapes or
+            dtypes, labels outside the classes, non-finite pixels); or no copy found, saying
+            where it looked and how to provide the files.
     """
+    spec = spec_for(config)
+    return check_loaded(_find(config, spec, seed), spec)
+
+
+def _find(config: DataConfig, spec: DatasetSpec, seed: int) -> Loaded:
     if config.dataset == "digits":
-        return load_digits_splits()
+        return Loaded.whole(load_digits_splits(), "digits")
     if config.dataset == "synthetic":
-        return make_synthetic(config.synthetic or SyntheticData(), seed)
-    spec = SPECS[config.dataset]
+        return Loaded.whole(make_synthetic(config.synthetic or SyntheticData(), seed), "synthetic")
     if config.path:
         path = Path(config.path).expanduser()
         if not path.exists():
