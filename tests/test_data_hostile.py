@@ -1,13 +1,12 @@
-"""Hostile and malformed data files: every failure is a DataError naming the file and the fault.
+"""Hostile and malformed data: every failure is a DataError naming the file and the fault.
 
-Covers `.npz` archives with the wrong shapes, dtypes or keys, IDX files whose header and size
-disagree or whose rank is wrong, CIFAR-10 batches of the wrong shape, labels outside the model's
-classes (checked on load, before anything trains or is stored), and non-finite pixels.
+Covers `.npz` archives with the wrong shapes, dtypes or keys, labels outside the model's classes
+(checked on load, before anything trains or is stored) and non-finite pixels. Malformed IDX
+files and CIFAR-10 batches are in test_data.py, beside their readers' other tests.
 """
 
 from __future__ import annotations
 
-import gzip
 import pickle
 import re
 import time
@@ -15,21 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import (
-    FASHION_DEBIAN,
-    images,
-    make_cifar_folder,
-    make_idx_folder,
-    make_npz,
-    write_idx,
-)
+from conftest import FASHION_DEBIAN, images, make_idx_folder, make_npz
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from typer.testing import CliRunner
 
 from tuilab.data import load_data
-from tuilab.data.formats import read_cifar_batch, read_idx, read_npz
+from tuilab.data.formats import read_npz
 from tuilab.data.sources import load_splits
 from tuilab.errors import DataError
 from tuilab.scenario.schema import DataConfig
@@ -347,207 +339,6 @@ def test_property_any_npz_loads_valid_or_raises_data_error(tmp_path, x, y):
         return
     assert x.shape[1:] in {(28, 28), (28, 28, 1)} and data.x_test.shape[1:] == (28, 28, 1)
     assert np.isfinite(data.x_test).all() and set(np.unique(data.y_test)) <= set(range(10))
-
-
-# --- IDX ------------------------------------------------------------------------------------
-
-
-def idx_header(dtype: int, shape: tuple[int, ...]) -> bytes:
-    return bytes([0, 0, dtype, len(shape)]) + b"".join(d.to_bytes(4, "big") for d in shape)
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        (idx_header(8, (10, 28, 28)) + bytes(10 * 28 * 28 + 1), "header promises 7,840"),
-        (idx_header(8, (10, 28, 28)) + bytes(100), "IDX data is 100 bytes, header promises"),
-        (idx_header(8, (2**32 - 1,) * 3) + bytes(8), "for shape (4294967295, 4294967295"),
-        (idx_header(8, (2**32 - 1,) * 255)[:300], "truncated header"),
-        (idx_header(0x0D, (3, 2)) + bytes(6), "header promises 24 for shape (3, 2)"),
-        (bytes([0, 0, 8, 0]), "truncated header"),
-        (bytes([0, 0, 0x07, 1, 0, 0, 0, 1, 5]), "bad magic number"),
-        (b"", "bad magic number"),
-    ],
-    ids=["extra-byte", "short", "huge-dims", "255-dims", "float", "0-dims", "bad-type", "empty"],
-)
-def test_idx_header_and_size_must_agree(tmp_path, content, message):
-    path = tmp_path / "train-images-idx3-ubyte"
-    path.write_bytes(content)
-    with pytest.raises(DataError, match=re.escape(message)) as caught:
-        read_idx(path)
-    assert str(caught.value).startswith(f"{path}: ")
-
-
-def test_truncated_gzip_idx(tmp_path):
-    path = write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((3, 28, 28), np.uint8))
-    path.write_bytes(path.read_bytes()[:-10])
-    with pytest.raises(DataError, match="cannot be read as IDX"):
-        read_idx(path)
-
-
-@pytest.mark.parametrize(
-    ("file", "array", "expected"),
-    [
-        (
-            "train-images-idx3-ubyte",
-            np.zeros(60, np.uint8),
-            "train-images-idx3-ubyte.gz (training images) has shape (60,); mnist needs",
-        ),
-        (
-            "t10k-images-idx3-ubyte",
-            np.zeros((20, 28, 27), np.uint8),
-            "t10k-images-idx3-ubyte.gz (test images) has shape (20, 28, 27)",
-        ),
-        (
-            "train-labels-idx1-ubyte",
-            np.zeros((60, 28, 28), np.uint8),
-            "train-labels-idx1-ubyte.gz (training labels) has shape (60, 28, 28); labels need",
-        ),
-        (
-            "t10k-labels-idx1-ubyte",
-            np.array([1, 2, 3, 11] + [0] * 16, np.uint8),
-            "t10k-labels-idx1-ubyte.gz (test labels): label 11 at index 3 is outside 0..9",
-        ),
-        (
-            "train-labels-idx1-ubyte",
-            np.zeros(59, np.uint8),
-            "train-images-idx3-ubyte.gz (training images) has 60 images but ",
-        ),
-    ],
-)
-def test_idx_folder_with_a_wrong_file(tmp_path, file, array, expected):
-    folder = make_idx_folder(tmp_path / "mnist", train=60, test=20)
-    write_idx(folder / file, array)
-    assert f"{folder}/{expected}" in refused(folder)
-
-
-def test_idx_float_images_with_nan(tmp_path):
-    folder = make_idx_folder(tmp_path / "mnist", train=60, test=20, gz=False)
-    pictures = np.zeros((20, 28, 28), ">f4")
-    pictures[7, 0, 0] = np.nan
-    (folder / "t10k-images-idx3-ubyte").write_bytes(
-        idx_header(0x0D, (20, 28, 28)) + pictures.tobytes()
-    )
-    assert refused(folder) == (
-        f"{folder}/t10k-images-idx3-ubyte (test images): image 7 has pixel value nan "
-        "(pixels must be finite numbers that fit in float32)"
-    )
-
-
-@HYPOTHESIS
-@given(
-    content=st.one_of(
-        st.binary(max_size=64),
-        st.builds(
-            lambda dims, body: (
-                bytes([0, 0, 8, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims) + body
-            ),
-            st.lists(st.integers(0, 2**32 - 1) | st.integers(0, 6), max_size=5),
-            st.binary(max_size=64),
-        ),
-    ),
-    stored=st.sampled_from(["raw", "gzip", "not-gzip"]),
-)
-def test_property_read_idx_never_raises_anything_but_data_error(tmp_path, content, stored):
-    path = tmp_path / ("x-idx3-ubyte" if stored == "raw" else "x-idx3-ubyte.gz")
-    path.write_bytes(gzip.compress(content) if stored == "gzip" else content)
-    try:
-        array = read_idx(path)
-    except DataError as exc:
-        assert str(exc).startswith(f"{path}: ")
-    else:
-        assert stored != "not-gzip" or content[:2] == b"\x1f\x8b"
-        assert array.ndim == content[3] and array.size == len(content) - 4 - 4 * content[3]
-
-
-# --- CIFAR-10 batches -----------------------------------------------------------------------
-
-
-def write_batch(path: Path, data: object, labels: object) -> None:
-    with open(path, "wb") as stream:
-        pickle.dump({b"data": data, b"labels": labels}, stream, protocol=2)
-
-
-@pytest.mark.parametrize(
-    ("data", "labels", "expected"),
-    [
-        (np.zeros((10, 3, 32, 32), np.uint8), [0] * 10, "got data (10, 3, 32, 32)"),
-        (np.zeros((10, 3071), np.uint8), [0] * 10, "got data (10, 3071)"),
-        (np.zeros((10, 3072), np.uint8), [0] * 9, "and labels (9,)"),
-        (np.zeros((10, 3072), np.uint8), 5, "and labels ()"),
-        (np.zeros((10, 3072), np.uint8), [[0, 1]] * 10, "and labels (10, 2)"),
-        ([["a"] * 3072] * 10, [0] * 10, "must be numbers, got dtypes <U1"),
-        (b"\x00" * 30720, [0] * 10, "must be numbers, got dtypes |S30720"),
-        (np.zeros((10, 3072), np.uint8), {"a": 1}, "must be numbers"),
-        ([[0] * 3072, [0] * 5], [0, 0], "not a CIFAR-10 batch (data or labels: "),
-    ],
-)
-def test_cifar_batches_of_the_wrong_shape_or_type(tmp_path, data, labels, expected):
-    folder = make_cifar_folder(tmp_path / "cifar-10-batches-py", per_batch=10)
-    write_batch(folder / "test_batch", data, labels)
-    message = refused(folder, "cifar10")
-    assert message.startswith(f"{folder / 'test_batch'}: ") and expected in message
-
-
-def test_cifar_label_names_its_batch_and_index_in_it(tmp_path):
-    folder = make_cifar_folder(tmp_path / "cifar-10-batches-py", per_batch=10)
-    pictures, labels = images(10, (3072,), 7)
-    labels = labels.astype(np.int64)
-    labels[6] = 10
-    write_batch(folder / "data_batch_3", pictures, labels.tolist())
-    assert refused(folder, "cifar10") == (
-        f"{folder / 'data_batch_3'} (training labels): label 10 at index 6 is outside 0..9 "
-        "(the data has 10 classes)"
-    )
-
-
-def test_cifar_float_pixels_name_their_batch(tmp_path):
-    folder = make_cifar_folder(tmp_path / "cifar-10-batches-py", per_batch=10)
-    data = np.zeros((10, 3072), np.float32)
-    data[2, 5] = np.inf
-    write_batch(folder / "data_batch_2", data, [0] * 10)
-    assert refused(folder, "cifar10").startswith(
-        f"{folder / 'data_batch_2'} (training images): image 2 has pixel value inf"
-    )
-
-
-def test_cifar_folder_read_as_mnist(tmp_path):
-    folder = make_cifar_folder(tmp_path / "cifar-10-batches-py", per_batch=10)
-    assert refused(folder, "mnist") == (
-        f"{folder / 'data_batch_1'} (training images) has shape (10, 32, 32, 3); mnist needs "
-        "(n, 28, 28) or (n, 28, 28, 1)"
-    )
-
-
-@HYPOTHESIS
-@given(content=st.binary(max_size=200))
-def test_property_cifar_batch_never_raises_anything_but_data_error(tmp_path, content):
-    path = tmp_path / "data_batch_1"
-    path.write_bytes(b"\x80\x02" + content)
-    try:
-        read_cifar_batch(path)
-    except DataError as exc:
-        assert str(exc).startswith(f"{path}: ")
-
-
-@HYPOTHESIS
-@given(
-    value=st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary(),
-        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.binary(), inner),
-        max_leaves=8,
-    ),
-    labels=st.none() | st.integers() | st.lists(st.integers(), max_size=3) | st.text(),
-)
-def test_property_cifar_batch_with_any_plain_values(tmp_path, value, labels):
-    path = tmp_path / "data_batch_1"
-    write_batch(path, value, labels)
-    try:
-        data, read = read_cifar_batch(path)
-    except DataError as exc:
-        assert str(exc).startswith(f"{path}: ")
-    else:
-        assert data.shape[1:] == (32, 32, 3) and len(read) == len(data)
 
 
 # --- splits, cost, and the whole command ----------------------------------------------------
