@@ -103,7 +103,7 @@ def test_run_store_layout_and_listing(write_scenario, tmp_path):
         assert (run / name).is_file(), name
     with open(run / "variants" / "a" / "history.csv", newline="") as stream:
         rows = list(csv.DictReader(stream))
-    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]  # as Keras's CSVLogger writes it
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]  # 1-based, as in the events
     assert set(rows[0]) == {
         "epoch",
         "accuracy",

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from tuilab.errors import TuilabError
+from tuilab.presentation.text import plain
 
 app = typer.Typer(
     name="tuilab",
@@ -39,8 +40,16 @@ RunsDirOption = Annotated[
 
 
 def _report(exc: TuilabError) -> None:
-    err.print(str(exc), style="red", markup=False, soft_wrap=True)
+    err.print(plain(str(exc), "red", multiline=True), soft_wrap=True)
     raise typer.Exit(exc.exit_code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"tuilab {version('tuilab')}", markup=False)
+        raise typer.Exit(0)
 
 
 def runs_dir(option: Path | None) -> Path:
@@ -49,7 +58,13 @@ def runs_dir(option: Path | None) -> Path:
 
 
 @app.callback(invoke_without_command=True)
-def main_callback(ctx: typer.Context) -> None:
+def main_callback(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
     """Without a command, open the app on ./scenarios (pick, run, compare from the keyboard)."""
     if ctx.invoked_subcommand is None:
         from tuilab.app.launch import launch_app
@@ -113,18 +128,25 @@ def runs_command(runs: RunsDirOption = None) -> None:
     """List stored runs: scenario, date, variants, status, best test accuracy."""
     from tuilab.headless.store_cmds import runs_table
 
-    out.print(runs_table(runs_dir(runs)))
+    out.print(runs_table(runs_dir(runs), out.width))
 
 
 @app.command()
 def show(
     run: Annotated[str, typer.Argument(help="Run folder, <stem>/<stamp>, stamp or 'latest'.")],
+    app_: Annotated[bool, typer.Option("--app", help="Open it in the app's dashboard.")] = False,
     runs: RunsDirOption = None,
 ) -> None:
-    """Print one stored run's results and curves."""
+    """Print one stored run's results and curves (or open it in the app with --app)."""
     from tuilab.headless.store_cmds import show as run_show
+    from tuilab.runtime.run_folder import find_run
 
     try:
+        if app_:
+            from tuilab.app.launch import launch_app_for_stored
+
+            folder = find_run(runs_dir(runs), run)
+            raise typer.Exit(launch_app_for_stored(folder.path, runs_dir(runs)))
         raise typer.Exit(run_show(runs_dir(runs), run, out))
     except TuilabError as exc:
         _report(exc)
@@ -152,22 +174,22 @@ def report(
     runs: RunsDirOption = None,
 ) -> None:
     """Write a run's results, scenario diff, learning-rate events and BatchNorm statistics."""
-    from tuilab.headless.report import csv_report, markdown_report
-    from tuilab.runtime.stored import find_run
+    from tuilab.headless.report import csv_report, markdown_report, write_report
+    from tuilab.runtime.run_folder import find_run
 
     if format_ not in ("md", "csv"):
-        err.print(f"--format must be md or csv, not {format_!r}", style="red")
+        err.print(plain(f"--format must be md or csv, not {format_!r}", "red"))
         raise typer.Exit(2)
     try:
         folder = find_run(runs_dir(runs), run)
         text = markdown_report(folder) if format_ == "md" else csv_report(folder)
+        if output:
+            write_report(output, text)
+            err.print(plain(f"wrote {output}"))
+        else:
+            sys.stdout.write(text)
     except TuilabError as exc:
         _report(exc)
-    if output:
-        output.write_text(text, encoding="utf-8")
-        err.print(f"wrote {output}")
-    else:
-        sys.stdout.write(text)
 
 
 def main() -> None:

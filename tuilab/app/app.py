@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
@@ -12,14 +15,21 @@ from typing import ClassVar
 from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from tuilab.app.screens.confirm import ConfirmScreen
 from tuilab.app.screens.dashboard import DashboardScreen
 from tuilab.app.screens.picker import PickerScreen
 from tuilab.errors import TuilabError
+from tuilab.presentation.text import clean
 from tuilab.runtime.session import RunRequest
-from tuilab.runtime.stored import load_events
+from tuilab.runtime.stored import load_run
+
+EXIT_GRACE_S = 300.0
+"""At most this long to wait for training to stop after a signal before leaving anyway."""
+EXIT_AFTER_STORED_S = 5.0
+"""Time Textual gets to exit by itself once the run is stored."""
 
 
 class TuilabApp(App[int]):
@@ -46,8 +56,27 @@ class TuilabApp(App[int]):
         self.runs_dir = runs_dir
         self.run_request = run
         self.stored_run = stored_run
+        self._terminating = False
         self.exit_code_on_stop = 0
         """The exit code once a signal-requested stop has finished (143 SIGTERM, 129 SIGHUP)."""
+
+    def notify(  # type: ignore[override]
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification, from any screen: user text is cleaned and never read as markup."""
+        super().notify(
+            clean(message, multiline=True),
+            title=clean(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     def on_resize(self, event: events.Resize) -> None:
         """Wider side panels on wide terminals."""
@@ -60,9 +89,19 @@ class TuilabApp(App[int]):
         if self.run_request is not None:
             self.open_scenario(self.run_request, self.run_request.scenario.stem)
         elif self.stored_run is not None:
-            events = load_events(self.stored_run)
-            title = f"stored {self.stored_run.parent.name}/{self.stored_run.name}"
-            self.push_screen(DashboardScreen(events=events, title=title))
+            self.open_stored(self.stored_run)
+
+    def open_stored(self, folder: Path) -> None:
+        """Replay a stored run on a dashboard; a corrupt run shows what could be read."""
+        try:
+            stored = load_run(folder)
+        except TuilabError as exc:
+            self.notify(clean(exc, multiline=True), title="Cannot open", severity="error")
+            return
+        for problem in stored.problems:
+            self.notify(clean(problem), title="Corrupt run", severity="warning", timeout=10)
+        title = f"stored {clean(stored.folder.run_id)}"
+        self.push_screen(DashboardScreen(events=stored.events, title=title))
 
     def open_scenario(self, request: RunRequest, title: str) -> None:
         """Run a training scenario on a dashboard, or open a descent scenario's playground."""
@@ -71,7 +110,9 @@ class TuilabApp(App[int]):
         try:
             scenario = load_scenario(request.scenario, request.overrides).select(request.variants)
         except TuilabError as exc:
-            self.notify(str(exc), title="Invalid scenario", severity="error", timeout=10)
+            self.notify(
+                clean(exc, multiline=True), title="Invalid scenario", severity="error", timeout=10
+            )
             return
         if scenario.kind == "descent":
             from tuilab.app.screens.playground import PlaygroundScreen
@@ -81,19 +122,24 @@ class TuilabApp(App[int]):
             self.push_screen(DashboardScreen(request=request, title=title))
 
     def _install_signal_handlers(self) -> None:
-        """SIGTERM and SIGHUP (SSH dropped): stop training cleanly, keep results, then exit."""
+        """SIGINT, SIGTERM and SIGHUP (SSH or tmux gone): stop training cleanly, then exit."""
         loop = asyncio.get_running_loop()
-        for signum, code in ((signal.SIGTERM, 143), (signal.SIGHUP, 129)):
+        for signum, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signum, self._terminate, code)
 
     def _terminate(self, code: int) -> None:
+        """First signal: stop at the end of the batch and exit once stored; second: exit now."""
+        if self._terminating:
+            os._exit(code)
+        self._terminating = True
         running = self.training_screens()
         self.exit_code_on_stop = code
-        if not running:
-            self.exit(code)
         for screen in running:
             screen.stop_and_quit()
+        _exit_when_stored(running, code)
+        if not running:
+            self.exit(code)
 
     def training_screens(self) -> list[DashboardScreen]:
         """Dashboards whose training is still running."""
@@ -139,6 +185,24 @@ class TuilabApp(App[int]):
         from tuilab.app.screens.compare import CompareScreen
 
         self.push_screen(CompareScreen(self.runs_dir))
+
+
+def _exit_when_stored(screens: list[DashboardScreen], code: int) -> None:
+    """Leave the process for sure once training has stopped and the run is stored.
+
+    With its terminal gone (tmux killed, SSH dropped) Textual may never finish exiting; the
+    run store is complete once every worker has ended, so a guard thread then ends the process
+    if the app has not already done so.
+    """
+
+    def guard() -> None:
+        deadline = time.monotonic() + EXIT_GRACE_S
+        while any(screen.running for screen in screens) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(EXIT_AFTER_STORED_S)
+        os._exit(code)
+
+    threading.Thread(target=guard, name="tuilab-exit-guard", daemon=True).start()
 
 
 def create_app(

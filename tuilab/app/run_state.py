@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tuilab.model.summary import ModelSummary
+from tuilab.presentation.describe import describe
 from tuilab.runtime.curves import CurveBook
-from tuilab.runtime.describe import describe
 from tuilab.runtime.events import (
     BatchNormSnapshot,
     BatchProgress,
@@ -20,8 +20,6 @@ from tuilab.runtime.events import (
     VariantStarted,
 )
 from tuilab.runtime.results import ResultsBook
-
-PARTS = ("variants", "curves", "layers", "batchnorm", "events", "results")
 
 
 @dataclass

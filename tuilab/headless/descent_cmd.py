@@ -13,7 +13,8 @@ from rich.text import Text
 from tuilab.descent.chart import draw_descent
 from tuilab.descent.functions import CATALOGUE
 from tuilab.descent.run import DescentPath, run_descent
-from tuilab.runtime.describe import format_value
+from tuilab.presentation.numbers import format_value
+from tuilab.presentation.text import plain
 from tuilab.scenario.loader import Scenario
 
 
@@ -29,7 +30,10 @@ def descent_table(scenario: Scenario, paths: dict[str, DescentPath]) -> Table:
     """Per variant: optimizer, start, lr, iterations, final x, J(x), steps to converge."""
     table = Table(title="Descent", title_justify="left")
     for column in ("Variant", "Optimizer", "Start", "lr", "Iter", "Final x", "J(x)", "Converged"):
-        table.add_column(column, justify="left" if column in ("Variant", "Optimizer") else "right")
+        if column in ("Variant", "Optimizer"):
+            table.add_column(column, overflow="fold")
+        else:
+            table.add_column(column, justify="right", no_wrap=True)
     for name, path in paths.items():
         config = scenario.variants[name].descent
         converged = (
@@ -38,8 +42,8 @@ def descent_table(scenario: Scenario, paths: dict[str, DescentPath]) -> Table:
             else (str(path.converged_at) if path.converged_at else "no")
         )
         table.add_row(
-            name,
-            optimizer_name(config.optimizer),
+            plain(name),
+            plain(optimizer_name(config.optimizer)),
             ", ".join(format_value(v) for v in config.start_point),
             format_value(config.learning_rate),
             str(config.iterations),
@@ -68,7 +72,9 @@ def run_descent_headless(scenario: Scenario, console: Console, as_json: bool) ->
             sys.stdout.write(json.dumps(line) + "\n")
         return 0
     first = next(iter(scenario.variants.values())).descent
-    console.print(f"[bold]{scenario.name}[/]  {CATALOGUE[first.function].formula}")
+    console.print(
+        Text.assemble(plain(scenario.name, "bold"), plain(f"  {CATALOGUE[first.function].formula}"))
+    )
     console.print(descent_table(scenario, paths))
     plotext.clear_figure()
     plotext.plotsize(max(40, min(console.width, 120)), 22)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 from tuilab.errors import TuilabError
+from tuilab.presentation.text import plain
 
 
 def scenario_files(paths: list[Path]) -> list[Path]:
@@ -33,12 +35,13 @@ def validate(paths: list[Path], overrides: list[str], out: Console, err: Console
             check_scenario(scenario)
         except TuilabError as exc:
             failed += 1
-            err.print(str(exc), style="red", highlight=False, markup=False, soft_wrap=True)
+            err.print(plain(str(exc), "red", multiline=True), highlight=False, soft_wrap=True)
             continue
         names = ", ".join(scenario.variants)
-        out.print(
-            f"[green]ok[/] {path}: {len(scenario.variants)} variant(s): {names}", highlight=False
+        line = Text.assemble(
+            ("ok", "green"), plain(f" {path}: {len(scenario.variants)} variant(s): {names}")
         )
+        out.print(line, highlight=False)
     return 2 if failed else 0
 
 
@@ -51,10 +54,10 @@ def summary(path: Path, variants: list[str], overrides: list[str], out: Console)
 
     scenario = load_scenario(path, overrides).select(variants)
     models = check_scenario(scenario)
-    out.print(f"[bold]{scenario.name}[/] ({path})", highlight=False)
+    out.print(Text.assemble(plain(scenario.name, "bold"), plain(f" ({path})")), highlight=False)
     for name, model in models.items():
         out.print(summary_table(summarize(model), title=f"variant {name}"))
         bn = batchnorm_state(model)
         if bn:
-            out.print(f"  BatchNormalization layers: {', '.join(bn)}", highlight=False)
+            out.print(plain(f"  BatchNormalization layers: {', '.join(bn)}"), highlight=False)
     return 0

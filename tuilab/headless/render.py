@@ -9,10 +9,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from tuilab.headless.charts import curves_text
 from tuilab.headless.tables import results_table
+from tuilab.presentation.charts import curves_text
+from tuilab.presentation.describe import describe
+from tuilab.presentation.numbers import format_logs
+from tuilab.presentation.text import clean, plain
 from tuilab.runtime.curves import CurveBook
-from tuilab.runtime.describe import describe, format_logs
 from tuilab.runtime.events import (
     BatchProgress,
     EarlyStopped,
@@ -79,14 +81,16 @@ class RichRenderer:
 
     def _header(self, event: RunStarted) -> None:
         device = event.device
-        self._print(Text(f"tuilab: {event.scenario}", style="bold"))
-        self._print(f"  scenario  {event.path}")
+        self._print(plain(f"tuilab: {event.scenario}", "bold"))
+        self._print(plain(f"  scenario  {event.path}"))
         self._print(
-            f"  device    {device.get('device', '?')} · TensorFlow {device.get('tensorflow', '?')}"
-            f" · Keras {device.get('keras', '?')}"
+            plain(
+                f"  device    {device.get('device', '?')} · TensorFlow "
+                f"{device.get('tensorflow', '?')} · Keras {device.get('keras', '?')}"
+            )
         )
-        self._print(f"  trials    {', '.join(event.trials)}")
-        self._print(f"  stored in {event.run_dir or '(not stored)'}")
+        self._print(plain(f"  trials    {', '.join(event.trials)}"))
+        self._print(plain(f"  stored in {event.run_dir or '(not stored)'}"))
 
     def _start_progress(self, event: VariantStarted) -> None:
         self.steps[event.trial] = event.steps_per_epoch
@@ -94,17 +98,17 @@ class RichRenderer:
             return
         if self.progress is None:
             self.progress = Progress(
-                TextColumn("{task.description}"),
+                TextColumn("{task.description}", markup=False),
                 BarColumn(),
-                TextColumn("{task.fields[epoch]}"),
-                TextColumn("{task.fields[stats]}"),
+                TextColumn("{task.fields[epoch]}", markup=False),
+                TextColumn("{task.fields[stats]}", markup=False),
                 TimeRemainingColumn(),
                 console=self.console,
                 transient=False,
             )
             self.progress.start()
         self.tasks[event.trial] = self.progress.add_task(
-            event.trial,
+            clean(event.trial),
             total=event.epochs * event.steps_per_epoch,
             epoch=f"epoch 1/{event.epochs}",
             stats="",
@@ -133,7 +137,7 @@ class RichRenderer:
             self.progress = None
 
     def _footer(self) -> None:
-        self.console.print(results_table(self.book))
+        self.console.print(results_table(self.book, self.console.width))
         if not self.charts or not any(c.epochs for c in self.curves.curves.values()):
             return
         width = max(40, min(self.console.width, 120))

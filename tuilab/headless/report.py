@@ -1,4 +1,8 @@
-"""`tuilab report RUN --format md|csv`: a shareable report of one stored run."""
+"""`tuilab report RUN --format md|csv`: a shareable report of one stored run.
+
+Every text cell goes through `clean` and Markdown cells escape `|`, so a stored name cannot
+break the table or carry control characters into a file someone will `cat`.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,12 @@ import io
 import statistics
 from pathlib import Path
 
+from tuilab.errors import RunStoreError
+from tuilab.presentation.columns import RESULT_COLUMNS, column, sort_rows, trial_rows
+from tuilab.presentation.describe import describe
+from tuilab.presentation.numbers import format_value
+from tuilab.presentation.text import clean
 from tuilab.runtime.compare import differing_keys
-from tuilab.runtime.describe import describe, format_value
 from tuilab.runtime.events import (
     BatchNormSnapshot,
     EarlyStopped,
@@ -18,12 +26,18 @@ from tuilab.runtime.events import (
     VariantStarted,
 )
 from tuilab.runtime.results import ResultsBook
-from tuilab.runtime.stored import load_events, load_results, resolved_scenario
+from tuilab.runtime.run_folder import RunFolder
+from tuilab.runtime.stored import load_run
+
+
+def md_cell(value: object) -> str:
+    """A Markdown table cell: control characters shown as escapes, `|` and `\\` escaped."""
+    return clean(value).replace("\\", "\\\\").replace("|", "\\|")
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    lines = ["| " + " | ".join(md_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(md_cell(c) for c in cells) + " |" for cells in rows]
     return "\n".join(lines)
 
 
@@ -54,36 +68,33 @@ def _batchnorm_section(events: list[Event]) -> list[str]:
     return lines or ["No BatchNormalization layers."]
 
 
-def markdown_report(folder: Path) -> str:
-    """The report as Markdown."""
-    events = load_events(folder)
-    book = load_results(folder)
+def markdown_report(folder: RunFolder) -> str:
+    """The report as Markdown (a corrupt run's readable part, with the problems listed)."""
+    stored = load_run(folder)
+    events, book = stored.events, stored.book
     started = next((e for e in events if isinstance(e, RunStarted)), None)
-    lines = [f"# {book.scenario}: run {folder.parent.name}/{folder.name}", ""]
+    lines = [f"# {clean(book.scenario)}: run {clean(folder.run_id)}", ""]
     if started:
         lines += [
-            f"- started {started.started} on {started.device.get('device', '?')}, "
-            f"TensorFlow {started.device.get('tensorflow', '?')}"
+            clean(
+                f"- started {started.started} on {started.device.get('device', '?')}, "
+                f"TensorFlow {started.device.get('tensorflow', '?')}"
+            )
         ]
-    lines += [f"- status: {book.status}, {book.seconds:.1f} s", "", "## Results", ""]
+    lines += [f"- status: {stored.status}, {book.seconds:.1f} s"]
+    lines += [clean(f"- corrupt: {problem}") for problem in stored.problems]
+    lines += ["", "## Results (per trial, ranked by best validation accuracy)", ""]
+    rows = sort_rows(trial_rows(book), column(RESULT_COLUMNS, "best_val_accuracy"))
     lines.append(
         _md_table(
-            ["Trial", "Status", "Epochs", "Best val acc", "Test loss", "Test acc", "Seconds"],
-            [
-                [
-                    r.trial,
-                    r.status,
-                    str(r.epochs),
-                    format_value(r.best.get("val_accuracy")),
-                    format_value(r.test.get("loss")),
-                    format_value(r.test.get("accuracy")),
-                    f"{r.seconds:.1f}",
-                ]
-                for r in book.trials.values()
-            ],
+            [c.header for c in RESULT_COLUMNS], [[c.text(r) for c in RESULT_COLUMNS] for r in rows]
         )
     )
-    variants = resolved_scenario(folder).get("variants", {})
+    reasons = [f"- {r.label}: {r.reason}" for r in rows if r.reason]
+    if reasons:
+        lines += ["", *(clean(reason) for reason in reasons)]
+    variants = folder.resolved().get("variants", {})
+    variants = variants if isinstance(variants, dict) else {}
     diff = differing_keys(list(variants.values())) if len(variants) > 1 else {}
     lines += ["", "## Scenario keys that differ between variants", ""]
     if diff:
@@ -102,9 +113,9 @@ def markdown_report(folder: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def csv_report(folder: Path) -> str:
+def csv_report(folder: RunFolder) -> str:
     """One row per trial: status, epochs, best validation and test metrics, time, lr."""
-    book: ResultsBook = load_results(folder)
+    book: ResultsBook = load_run(folder).book
     results = list(book.trials.values())
     test_metrics = sorted({m for r in results for m in r.test})
     best_metrics = sorted({m for r in results for m in r.best if m.startswith("val_")})
@@ -127,16 +138,32 @@ def csv_report(folder: Path) -> str:
     for r in results:
         writer.writerow(
             [
-                r.trial,
-                r.variant,
+                clean(r.trial),
+                clean(r.variant),
                 r.repeat,
-                r.status,
+                clean(r.status),
                 r.epochs,
                 *(r.best.get(m, "") for m in best_metrics),
                 *(r.test.get(m, "") for m in test_metrics),
                 round(r.seconds, 3),
                 r.learning_rate,
-                r.reason,
+                clean(r.reason),
             ]
         )
     return buffer.getvalue()
+
+
+def write_report(path: Path, text: str) -> None:
+    """Write a report file.
+
+    Raises:
+        RunStoreError: `path` is a folder, or cannot be written (with the reason).
+    """
+    if path.is_dir():
+        raise RunStoreError(
+            f"{clean(path)} is a folder: give a file name, e.g. {clean(path)}/report.md"
+        )
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise RunStoreError(f"cannot write {clean(path)}: {exc.strerror or exc}") from None

@@ -6,15 +6,15 @@ import os
 import queue
 import signal
 import threading
-from typing import Any
 
 from rich.console import Console
 
 from tuilab.errors import TuilabError
 from tuilab.headless.render import JsonRenderer, RichRenderer
+from tuilab.presentation.text import clean
 from tuilab.runtime.control import RunControl
 from tuilab.runtime.events import Event
-from tuilab.runtime.session import RunRequest, prepare_run
+from tuilab.runtime.session import RunOutcome, RunRequest, execute, prepare_run
 
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 STATUS_EXIT = {"finished": 0, "failed": 1, "stopped": 130}
@@ -34,34 +34,26 @@ def run_headless(request: RunRequest, console: Console, errors: Console) -> int:
             return run_descent_headless(scenario, console, request.json)
         runner, store = prepare_run(request)
     except TuilabError as exc:
-        errors.print(str(exc), style="red", markup=False, soft_wrap=True)
+        errors.print(clean(str(exc), multiline=True), style="red", markup=False, soft_wrap=True)
         return exc.exit_code
     renderer = JsonRenderer() if request.json else RichRenderer(console)
     events: queue.Queue[Event | None] = queue.Queue()
     control: RunControl = runner.control
-    outcome: dict[str, Any] = {}
-
-    def sink(event: Event) -> None:
-        if store:
-            store.handle(event)  # on disk before the next batch
-        events.put(event)
+    outcome: list[RunOutcome] = []
 
     def work() -> None:
         try:
-            outcome["status"] = runner.run()
-        except BaseException as exc:
-            outcome["error"] = exc
+            outcome.append(execute(runner, store, events.put))
         finally:
             events.put(None)
 
-    runner.sink = sink
     received: list[int] = []
 
     def on_signal(signum: int, frame: object) -> None:
         received.append(signum)
         if len(received) > 1:  # a second signal: leave now, the store is already consistent
             if store:
-                store.mark_interrupted("stopped")
+                store.mark_ended("stopped", f"signal {signal.Signals(signum).name}, twice")
             os._exit(SIGNAL_EXIT.get(signum, 130))
         control.stop()
         errors.print("stopping at the end of this batch (again to quit now)", style="yellow")
@@ -80,11 +72,10 @@ def run_headless(request: RunRequest, console: Console, errors: Console) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         renderer.close()
-    if "error" in outcome:
-        if store:
-            store.mark_interrupted("failed")
-        errors.print(f"internal error: {outcome['error']!r}", style="red", markup=False)
+    result = outcome[0] if outcome else RunOutcome("failed", "the training thread ended early")
+    if result.error:
+        errors.print(result.error, style="red", markup=False, soft_wrap=True)
         return 1
     if received:
         return SIGNAL_EXIT.get(received[0], 130)
-    return STATUS_EXIT.get(outcome.get("status", "failed"), 1)
+    return STATUS_EXIT.get(result.status, 1)

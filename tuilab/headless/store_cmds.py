@@ -1,4 +1,4 @@
-"""`tuilab runs`, `show`, `compare` and `report`: stored runs, without TensorFlow."""
+"""`tuilab runs`, `show` and `compare`: stored runs in the shell, without TensorFlow."""
 
 from __future__ import annotations
 
@@ -8,43 +8,38 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tuilab.headless.charts import curves_text
-from tuilab.headless.tables import results_table
-from tuilab.runtime.compare import (
+from tuilab.headless.tables import results_table, spec_table
+from tuilab.presentation.charts import curves_text
+from tuilab.presentation.columns import (
     COMPARISON_COLUMNS,
-    Selection,
-    comparison_rows,
-    differing_keys,
-    layer_signature,
-    select,
+    RUN_COLUMNS,
+    trial_row,
+    with_deltas,
 )
+from tuilab.presentation.numbers import layer_signature
+from tuilab.presentation.text import clean, plain
+from tuilab.runtime.compare import Selection, differing_keys, select
 from tuilab.runtime.curves import CurveBook
-from tuilab.runtime.describe import format_value
-from tuilab.runtime.stored import find_run, list_runs, load_events, load_results
-
-STATUS_STYLE = {"finished": "green", "failed": "red", "stopped": "yellow", "incomplete": "red"}
+from tuilab.runtime.run_folder import find_run, list_runs
+from tuilab.runtime.stored import load_run
 
 
-def runs_table(root: Path) -> Table:
-    """Every stored run, newest first."""
-    table = Table(title=f"Runs in {root}", title_justify="left")
-    table.add_column("Run", no_wrap=True)
-    table.add_column("Scenario")
-    table.add_column("Started")
-    table.add_column("Variants")
-    table.add_column("Status", no_wrap=True)
-    table.add_column("Best test acc", justify="right", no_wrap=True)
-    for info in list_runs(root):
-        style = STATUS_STYLE.get(info.status, "")
-        table.add_row(
-            info.run_id,
-            info.scenario,
-            info.started.replace("T", " "),
-            ", ".join(info.variants),
-            f"[{style}]{info.status}[/]",
-            format_value(info.best_test_accuracy) if info.best_test_accuracy is not None else "-",
-        )
+def runs_table(root: Path, width: int = 120) -> Table:
+    """Every stored run, newest first; corrupt runs listed with their reason underneath."""
+    runs = list_runs(root)
+    table = spec_table(f"Runs in {root}", RUN_COLUMNS, runs, width)
+    corrupt = [f"{info.run_id}: {info.problem}" for info in runs if info.problem]
+    if corrupt:
+        note = "corrupt: " + "\n".join(clean(line, limit=300) for line in corrupt)
+        table.caption = "\n".join(filter(None, [table.caption or "", note]))
+        table.caption_justify = "left"
     return table
+
+
+def warn_problems(console: Console, run_id: str, problems: list[str]) -> None:
+    """Say what is wrong with a corrupt run before showing what could be read."""
+    for problem in problems:
+        console.print(plain(f"{run_id} is corrupt: {problem}", "yellow"), soft_wrap=True)
 
 
 def _charts(console: Console, curves: dict, metrics: list[str]) -> None:
@@ -56,14 +51,20 @@ def _charts(console: Console, curves: dict, metrics: list[str]) -> None:
 
 
 def show(root: Path, name: str, console: Console) -> int:
-    """One run's results table and curves."""
-    folder = find_run(root, name)
-    book = load_results(folder)
+    """One run's results table and curves (what could be read, for a corrupt run)."""
+    stored = load_run(find_run(root, name))
     curves = CurveBook()
-    for event in load_events(folder):
+    for event in stored.events:
         curves.handle(event)
-    console.print(f"[bold]{book.scenario}[/]  {folder}  status: {book.status}")
-    console.print(results_table(book))
+    warn_problems(console, stored.folder.run_id, stored.problems)
+    console.print(
+        Text.assemble(
+            plain(stored.book.scenario or stored.folder.run_id, "bold"),
+            plain(f"  {stored.folder.path}  status: {stored.status}"),
+        ),
+        soft_wrap=True,
+    )
+    console.print(results_table(stored.book, console.width))
     _charts(console, curves.curves, ["accuracy", "loss"])
     return 0
 
@@ -73,40 +74,38 @@ def parse_items(root: Path, items: list[str]) -> list[tuple[Path, str | None]]:
     parsed = []
     for item in items:
         run, _, variant = item.partition(":")
-        parsed.append((find_run(root, run), variant or None))
+        parsed.append((find_run(root, run).path, variant or None))
     return parsed
 
 
 def compare(root: Path, items: list[str], console: Console) -> int:
     """Overlay curves, tabulate results with deltas, diff scenarios and layer tables."""
     selections = select(parse_items(root, items))
-    console.print(comparison_table(selections))
+    for run in dict.fromkeys(s.run for s in selections):
+        problems = next(s.problems for s in selections if s.run == run)
+        warn_problems(console, f"{run.parent.name}/{run.name}", problems)
+    console.print(comparison_table(selections, console.width))
     console.print(scenario_diff_table(selections))
     console.print(layer_diff_table(selections))
     _charts(console, {s.label: s.curve for s in selections}, ["accuracy", "loss"])
     return 0
 
 
-def comparison_table(selections: list[Selection]) -> Table:
+def comparison_table(selections: list[Selection], width: int = 120) -> Table:
     """Results of each selection, with the test-accuracy delta against the first."""
-    table = Table(title="Comparison", title_justify="left")
-    table.add_column(COMPARISON_COLUMNS[0], no_wrap=True)
-    for column in COMPARISON_COLUMNS[1:]:
-        table.add_column(column, justify="left" if column == "Status" else "right")
-    for row in comparison_rows(selections):
-        table.add_row(*row)
-    return table
+    rows = with_deltas([trial_row(s.result, s.label) for s in selections])
+    return spec_table("Comparison", COMPARISON_COLUMNS, rows, width)
 
 
 def scenario_diff_table(selections: list[Selection]) -> Table:
     """Only the resolved-scenario keys that differ between the selections."""
     diff = differing_keys([s.config for s in selections])
     table = Table(title="Scenario keys that differ", title_justify="left")
-    table.add_column("Key")
+    table.add_column("Key", overflow="fold")
     for selection in selections:
-        table.add_column(selection.label)
+        table.add_column(clean(selection.label), overflow="fold")
     for key, values in diff.items():
-        table.add_row(key, *("-" if v is None else str(v) for v in values))
+        table.add_row(plain(key), *(plain("-" if v is None else v) for v in values))
     if not diff:
         table.caption = "the resolved scenarios are identical"
     return table
@@ -122,9 +121,9 @@ def layer_diff_table(selections: list[Selection]) -> Table:
         return table
     table.add_column("#", justify="right")
     for selection in selections:
-        table.add_column(selection.label)
+        table.add_column(clean(selection.label), overflow="fold")
     for index in range(max(len(c) for c in columns)):
         cells = [c[index] if index < len(c) else "" for c in columns]
         style = "" if len(set(cells)) == 1 else "yellow"
-        table.add_row(str(index), *cells, style=style)
+        table.add_row(str(index), *(plain(c) for c in cells), style=style)
     return table

@@ -1,28 +1,97 @@
-"""Rich tables shared by the headless commands: layer summaries and results."""
+"""Rich tables for the shell, built from the presentation layer's column specs.
+
+Every cell is a `Text` (never parsed as markup). Numeric columns never wrap or shrink; when the
+console is too narrow, whole columns are dropped by priority and the caption names them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.table import Table
+from rich.text import Text
 
 from tuilab.model.summary import ModelSummary
-from tuilab.runtime.describe import format_value
+from tuilab.presentation.columns import (
+    RESULT_COLUMNS,
+    Column,
+    ResultRow,
+    Row,
+    fit_columns,
+    sort_rows,
+    variant_rows,
+)
+from tuilab.presentation.numbers import format_shape
+from tuilab.presentation.text import clean, plain
 from tuilab.runtime.results import ResultsBook
 
+STATUS_STYLE = {
+    "finished": "green",
+    "failed": "red",
+    "stopped": "yellow",
+    "incomplete": "red",
+    "corrupt": "bold red",
+    "running": "cyan",
+}
 
-def format_shape(shape: tuple[int | None, ...]) -> str:
-    """`(None, 28, 28, 1)` the way Keras prints it."""
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+def status_style(status: str) -> str:
+    """The colour of a status word (`finished/failed ×3` takes its first word's)."""
+    return STATUS_STYLE.get(status.split("/")[0].split(" ")[0], "")
+
+
+def spec_table(
+    title: str,
+    columns: Sequence[Column[Row]],
+    rows: Sequence[Row],
+    width: int,
+) -> Table:
+    """A Rich table of `rows` under the columns that fit `width`; the caption names the rest."""
+    kept, dropped = fit_columns(columns, rows, width)
+    table = Table(title=clean(title) or None, title_justify="left")
+    for col in kept:
+        cells = [len(col.text(row)) for row in rows]
+        widest = max([len(col.header), *cells])
+        if col.numeric:
+            table.add_column(col.header, justify="right", no_wrap=True, min_width=widest)
+        else:
+            table.add_column(col.header, overflow="fold")
+    for row in rows:
+        cells = []
+        for col in kept:
+            text = col.text(row)
+            cells.append(Text(text, style=status_style(text) if col.key == "status" else ""))
+        table.add_row(*cells)
+    if dropped:
+        table.caption = "too narrow for: " + ", ".join(c.header for c in dropped)
+        table.caption_justify = "left"
+    return table
+
+
+def results_table(book: ResultsBook, width: int = 120) -> Table:
+    """Per variant (mean ± std over repeats), best validation accuracy first; failures below."""
+    rows = sort_rows(variant_rows(book), RESULT_COLUMNS[3])
+    table = spec_table("Results", RESULT_COLUMNS, rows, width)
+    reasons = [f"{row.label}: {row.reason}" for row in rows if row.reason]
+    if reasons:
+        note = "\n".join(clean(reason, limit=300) for reason in reasons)
+        table.caption = "\n".join(filter(None, [note, table.caption or ""]))
+        table.caption_justify = "left"
+        table.caption_style = "red"
+    return table
 
 
 def summary_table(summary: ModelSummary, title: str = "") -> Table:
     """The Keras-style layer table with totals in the caption."""
-    table = Table(title=title or None, title_justify="left", expand=False)
-    table.add_column("Layer")
-    table.add_column("Type")
-    table.add_column("Output shape")
-    table.add_column("Params", justify="right")
+    table = Table(title=clean(title) or None, title_justify="left", expand=False)
+    table.add_column("Layer", overflow="fold")
+    table.add_column("Type", overflow="fold")
+    table.add_column("Output shape", no_wrap=True)
+    table.add_column("Params", justify="right", no_wrap=True)
     for row in summary.rows:
-        table.add_row(row.name, row.type, format_shape(row.output_shape), f"{row.params:,}")
+        table.add_row(
+            plain(row.name), plain(row.type), format_shape(row.output_shape), f"{row.params:,}"
+        )
     table.caption = (
         f"Total params: {summary.total:,}  Trainable: {summary.trainable:,}  "
         f"Non-trainable: {summary.non_trainable:,}"
@@ -31,45 +100,4 @@ def summary_table(summary: ModelSummary, title: str = "") -> Table:
     return table
 
 
-def _mean_std(entry: dict[str, float] | None) -> str:
-    if not entry:
-        return "-"
-    if entry.get("n", 1) > 1:
-        return f"{format_value(entry['mean'])}±{format_value(entry['std'])}"
-    return format_value(entry["mean"])
-
-
-def results_table(book: ResultsBook) -> Table:
-    """Per variant: status, epochs, best val accuracy, test loss/accuracy, time, final lr."""
-    table = Table(title="Results", title_justify="left")
-    for column in (
-        "Variant",
-        "Status",
-        "Epochs",
-        "Best val acc",
-        "Test loss",
-        "Test acc",
-        "Time",
-        "Last lr",
-    ):
-        table.add_column(column, justify="left" if column in ("Variant", "Status") else "right")
-    variants = book.variants()
-    for variant, entry in variants.items():
-        trials = [book.trials[t] for t in entry["trials"]]
-        statuses = sorted(set(entry["statuses"]))
-        style = {"finished": "green", "failed": "red", "stopped": "yellow"}.get(statuses[0], "")
-        status = "/".join(statuses) + (f" ×{len(trials)}" if len(trials) > 1 else "")
-        table.add_row(
-            variant,
-            f"[{style}]{status}[/]" if style else status,
-            "/".join(sorted({str(t.epochs) for t in trials})),
-            _mean_std(entry["best"].get("val_accuracy")),
-            _mean_std(entry["test"].get("loss")),
-            _mean_std(entry["test"].get("accuracy")),
-            f"{sum(t.seconds for t in trials):.1f}s",
-            f"{trials[-1].learning_rate:.2g}" if trials[-1].learning_rate else "-",
-        )
-        for trial in trials:
-            if trial.reason:
-                table.add_row("", f"[red]{trial.reason[:70]}[/]", "", "", "", "", "", "")
-    return table
+__all__ = ["ResultRow", "results_table", "spec_table", "status_style", "summary_table"]

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 BN_VARIABLES = ("gamma", "beta", "moving_mean", "moving_variance")
 
@@ -38,13 +39,34 @@ class ModelSummary:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelSummary:
-        """Inverse of `to_dict`."""
+    def from_dict(cls, data: Any) -> ModelSummary:
+        """Inverse of `to_dict`, checking every field (a stored run is untrusted).
+
+        Raises:
+            ValueError: `data` is not a summary.
+        """
+        doc = _SummaryDoc.model_validate(data)
         rows = [
-            LayerRow(r["name"], r["type"], tuple(r["output_shape"]), r["params"], r["trainable"])
-            for r in data.get("rows", [])
+            LayerRow(r.name, r.type, tuple(r.output_shape), r.params, r.trainable) for r in doc.rows
         ]
-        return cls(rows, data["total"], data["trainable"], data["non_trainable"])
+        return cls(rows, doc.total, doc.trainable, doc.non_trainable)
+
+
+class _RowDoc(BaseModel):
+    model_config = ConfigDict(strict=True)
+    name: str
+    type: str
+    output_shape: list[int | None]
+    params: int
+    trainable: int
+
+
+class _SummaryDoc(BaseModel):
+    model_config = ConfigDict(strict=True)
+    rows: list[_RowDoc] = []
+    total: int = 0
+    trainable: int = 0
+    non_trainable: int = 0
 
 
 def _count(weights: list[Any]) -> int:

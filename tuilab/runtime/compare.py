@@ -9,8 +9,9 @@ from typing import Any
 
 from tuilab.errors import RunStoreError
 from tuilab.runtime.curves import Curve, CurveBook
-from tuilab.runtime.results import ResultsBook, TrialResult
-from tuilab.runtime.stored import load_events, resolved_scenario
+from tuilab.runtime.events import VariantStarted
+from tuilab.runtime.results import TrialResult
+from tuilab.runtime.stored import load_run
 
 
 @dataclass
@@ -24,6 +25,8 @@ class Selection:
     curve: Curve
     config: dict[str, Any] = field(default_factory=dict)
     layers: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """Why the run it comes from is corrupt (its readable part is still compared)."""
 
 
 def flatten(document: Any, prefix: str = "") -> dict[str, Any]:
@@ -51,85 +54,47 @@ def differing_keys(documents: list[dict[str, Any]]) -> dict[str, list[Any]]:
     }
 
 
-def layer_signature(row: dict[str, Any]) -> str:
-    """A layer row as one comparable string: `Dense (None, 40) 31,400`."""
-    shape = "(" + ", ".join("None" if d is None else str(d) for d in row["output_shape"]) + ")"
-    return f"{row['type']} {shape} {row['params']:,}"
-
-
-COMPARISON_COLUMNS = (
-    "Trial",
-    "Status",
-    "Epochs",
-    "Best val acc",
-    "Test acc",
-    "Δ test acc",
-    "Test loss",
-)
-
-
-def comparison_rows(selections: list[Selection]) -> list[list[str]]:
-    """Rows of COMPARISON_COLUMNS; Δ is each trial's test accuracy minus the first's."""
-    from tuilab.runtime.describe import format_value
-
-    def shown(value: float | None) -> str:
-        return "-" if value is None else format_value(value)
-
-    first = selections[0].result.test.get("accuracy") if selections else None
-    rows = []
-    for selection in selections:
-        result = selection.result
-        accuracy = result.test.get("accuracy")
-        delta = "-" if accuracy is None or first is None else f"{accuracy - first:+.4f}"
-        rows.append(
-            [
-                selection.label,
-                result.status,
-                str(result.epochs),
-                shown(result.best.get("val_accuracy")),
-                shown(accuracy),
-                delta,
-                shown(result.test.get("loss")),
-            ]
-        )
-    return rows
-
-
 def select(root_runs: list[tuple[Path, str | None]]) -> list[Selection]:
     """Load the chosen trials (every trial of a run when no variant is named).
 
+    Trials of different runs stay apart, whatever their names: each curve carries its run, so
+    only the repeats of one variant within one run are ever pooled into a mean ± std band.
+
     Raises:
-        RunStoreError: a named variant is not in its run.
+        RunStoreError: a run cannot be read, or a named variant is not in it.
     """
     selections = []
     many_runs = len({run for run, _ in root_runs}) > 1
     for run, wanted in root_runs:
-        events = load_events(run)
-        book, curves = ResultsBook(), CurveBook()
+        stored = load_run(run)
+        book, curves = stored.book, CurveBook()
         summaries: dict[str, list[dict[str, Any]]] = {}
-        for event in events:
-            book.handle(event)
+        for event in stored.events:
             curves.handle(event)
-            if event.kind == "variant_started":
+            if isinstance(event, VariantStarted):
                 summaries[event.trial] = event.summary.get("rows", [])
         trials = [t for t in book.trials if wanted in (None, t, book.trials[t].variant)]
         if wanted and not trials:
             raise RunStoreError(
                 f"run {run} has no variant {wanted!r} (it has: {', '.join(book.trials)})"
             )
-        resolved = resolved_scenario(run).get("variants", {})
+        resolved = stored.folder.resolved().get("variants", {})
+        resolved = resolved if isinstance(resolved, dict) else {}
         for trial in trials:
             variant = book.trials[trial].variant
             label = f"{run.name}:{trial}" if many_runs else trial
+            curve = curves.curves.get(trial) or Curve(variant)
+            curve.run = str(run)
             selections.append(
                 Selection(
                     run,
                     trial,
                     label,
                     book.trials[trial],
-                    curves.curves[trial],
+                    curve,
                     resolved.get(variant, {}),
                     summaries.get(trial, []),
+                    stored.problems,
                 )
             )
     return selections

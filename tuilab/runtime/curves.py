@@ -19,6 +19,8 @@ class Curve:
     """One trial's values per epoch, and the epochs worth marking."""
 
     variant: str
+    run: str = ""
+    """The run the trial belongs to: repeats are pooled only within one run."""
     epochs: list[int] = field(default_factory=list)
     values: dict[str, list[float]] = field(default_factory=dict)
     lr_changes: list[int] = field(default_factory=list)

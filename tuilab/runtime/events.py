@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from functools import cache
+from typing import Any, ClassVar, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from tuilab.model.summary import ModelSummary
 
 
 @dataclass(frozen=True)
@@ -203,16 +208,74 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
-def event_from_dict(data: dict[str, Any]) -> Event:
-    """Rebuild an event from its dict or parsed JSON line (unknown keys are ignored)."""
-    cls = EVENT_TYPES[data["event"]]
+class EventFormatError(ValueError):
+    """A stored or streamed event line that is not a valid tuilab event."""
+
+
+@cache
+def _validator(cls: type[Event]) -> type[BaseModel]:
+    """A strict pydantic model of an event's fields (no coercion of "0.5" or `true`)."""
+    hints = get_type_hints(cls)
+    shape: dict[str, Any] = {
+        f.name: (
+            hints[f.name],
+            ...
+            if f.default is MISSING and f.default_factory is MISSING
+            else Field(default=f.default)
+            if f.default is not MISSING
+            else Field(default_factory=f.default_factory),
+        )
+        for f in fields(cls)
+    }
+    return create_model(
+        f"{cls.__name__}Fields", __config__=ConfigDict(strict=True, extra="ignore"), **shape
+    )
+
+
+def event_from_dict(data: Any) -> Event:
+    """Rebuild an event from its parsed JSON, checking every field's type (unknown keys ignored).
+
+    Raises:
+        EventFormatError: not an object, an unknown kind, a missing field or a wrong type.
+    """
+    if not isinstance(data, dict):
+        raise EventFormatError(f"expected a JSON object, got {type(data).__name__}")
+    kind = data.get("event")
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise EventFormatError(f"unknown event kind {kind!r}")
     names = {f.name for f in fields(cls)}
     values = {k: v for k, v in data.items() if k in names}
-    if cls is EpochEnded:
+    if cls is EpochEnded and isinstance(values.get("logs"), dict):
         values["logs"] = {k: (math.nan if v is None else v) for k, v in values["logs"].items()}
-    return cls(**values)
+    try:
+        checked = _validator(cls).model_validate(values)
+    except ValidationError as exc:
+        raise EventFormatError(f"{kind}: {_first_error(exc)}") from None
+    event = cls(**{name: getattr(checked, name) for name in names})
+    if isinstance(event, VariantStarted) and event.summary:
+        try:
+            ModelSummary.from_dict(event.summary)
+        except ValueError as exc:
+            raise EventFormatError(f"{kind}: summary: {_first_error(exc)}") from None
+    return event
+
+
+def _first_error(exc: ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return ".".join(str(part) for part in first["loc"]) + f": {first['msg']}"
+    return str(exc)
 
 
 def event_from_json(line: str) -> Event:
-    """Parse one JSON line."""
-    return event_from_dict(json.loads(line))
+    """Parse and check one JSON line.
+
+    Raises:
+        EventFormatError: not JSON, or not a valid event.
+    """
+    try:
+        data = json.loads(line)
+    except ValueError as exc:
+        raise EventFormatError(f"not JSON ({exc})") from None
+    return event_from_dict(data)

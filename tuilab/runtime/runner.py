@@ -27,6 +27,7 @@ from tuilab.runtime.events import (
 )
 from tuilab.runtime.multi_worker import adapt_for_cluster, in_cluster
 from tuilab.runtime.reporter import make_reporter
+from tuilab.runtime.run_folder import RunFolder
 from tuilab.runtime.speed import steps_per_epoch, steps_per_execution
 from tuilab.runtime.tf_setup import device_description, import_keras, learning_rate_of
 from tuilab.scenario.loader import Scenario
@@ -130,6 +131,7 @@ class Runner:
         return self._data[key]
 
     def _run_trial(self, trial: Trial) -> str:
+        """Train, evaluate and save one trial; any exception fails this trial only."""
         started = time.perf_counter()
         reporter = None
         try:
@@ -145,13 +147,13 @@ class Runner:
                 shuffle=False,  # the tf.data pipeline shuffles
                 verbose=0,
             )
+            if reporter.failure:
+                return self._failed(trial, reporter.failure, reporter, started)
+            return self._finish(trial, model, reporter, data, started)
         except (BuildError, TuilabError) as exc:
             return self._failed(trial, str(exc), reporter, started)
         except Exception as exc:
             return self._failed(trial, _describe(exc, trial.config), reporter, started)
-        if reporter.failure:
-            return self._failed(trial, reporter.failure, reporter, started)
-        return self._finish(trial, model, reporter, data, started)
 
     def _prepare(self, trial: Trial, data: PreparedData) -> tuple[Any, Any, tuple[Any, Any]]:
         keras = import_keras()
@@ -176,7 +178,10 @@ class Runner:
             )
         if in_cluster(strategy):
             adapt_for_cluster(model, strategy, (data.x_train[:2], data.y_train[:2]))
-        self._callbacks = make_callbacks(trial.config.callbacks)
+        self._callbacks = make_callbacks(
+            trial.config.callbacks,
+            self.artifacts / "variants" / trial.name if self.artifacts is not None else None,
+        )
         train = make_dataset(
             data.x_train,
             data.y_train,
@@ -234,8 +239,8 @@ class Runner:
     def _checkpoint_path(self, trial: Trial) -> Callable[[int], Path] | None:
         if self.artifacts is None:
             return None
-        folder = self.artifacts / "variants" / trial.name
-        return lambda epoch: folder / f"checkpoint-epoch{epoch:04d}.keras"
+        run = RunFolder(self.artifacts)
+        return lambda epoch: run.checkpoint_file(trial.name, epoch)
 
     def _finish(
         self, trial: Trial, model: Any, reporter: Any, data: PreparedData, started: float
@@ -252,9 +257,9 @@ class Runner:
             )
             test = {k: float(v) for k, v in values.items()}
         if self.artifacts is not None and trial.config.run.save_model:
-            folder = self.artifacts / "variants" / trial.name
-            folder.mkdir(parents=True, exist_ok=True)
-            model.save(folder / "model.keras")
+            path = RunFolder(self.artifacts).model_file(trial.name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            model.save(path)
         self.sink(
             VariantFinished(
                 trial.name,
@@ -288,11 +293,30 @@ class Runner:
 def _describe(exc: Exception, config: VariantConfig) -> str:
     """A one-line reason, with advice for the failures users can fix."""
     name = type(exc).__name__
-    text = str(exc).strip().splitlines()
-    first = text[0][:300] if text else ""
+    first = _meaningful_line(str(exc))
     if name == "ResourceExhaustedError" or "out of memory" in first.lower():
         return (
             f"out of memory ({first}); try a smaller batch size than "
             f"{config.fit.batch_size} (--set fit.batch_size=...)"
         )
     return f"{name}: {first}"
+
+
+def _meaningful_line(text: str) -> str:
+    """The line of an error that says what went wrong (TensorFlow's graph errors put it last).
+
+    `Graph execution error:` is followed by a traceback of the graph's definition and then the
+    real message (`Received a label value of 10 which is outside the valid range ...`).
+    """
+    lines = text.strip().splitlines()
+    if not lines:
+        return ""
+    if not lines[0].startswith("Graph execution error"):
+        return lines[0][:300]
+    skip = ("File ", "[[", "Detected at node", "Graph execution error")
+    candidates = [
+        line.strip()
+        for line in lines
+        if line.strip() and not line[:1].isspace() and not line.strip().startswith(skip)
+    ]
+    return (candidates[-1] if candidates else lines[0])[:300]

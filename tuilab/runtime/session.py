@@ -3,11 +3,14 @@ headless command and the app, so both fail the same way on bad input (nothing st
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuilab.errors import RunStoreError
 from tuilab.runtime.control import RunControl
+from tuilab.runtime.events import Event
 
 
 @dataclass
@@ -48,3 +51,49 @@ def prepare_run(request: RunRequest, control: RunControl | None = None) -> tuple
         runner.artifacts = store.folder
         runner.run_dir = str(store.folder)
     return runner, store
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended: its status, and an error message when it did not end normally."""
+
+    status: str
+    error: str = ""
+
+
+def execute(runner: Any, store: Any, deliver: Callable[[Event], None]) -> RunOutcome:
+    """Train with the store recording every event first; the one way both front ends run.
+
+    Whatever happens (an internal error, the disk filling up, a signal that ends the runner
+    early), the store ends marked with a final status, so no run is left `running`.
+
+    Args:
+        runner: A prepared `Runner`.
+        store: Its `RunStore`, or None when not storing.
+        deliver: Receives every event after the store has it (on the training thread).
+    """
+    store_errors: list[str] = []
+
+    def sink(event: Event) -> None:
+        if store is not None and not store_errors:
+            try:
+                store.handle(event)
+            except RunStoreError as exc:  # disk full: stop the run, keep what is stored
+                store_errors.append(str(exc))
+                runner.control.stop()
+        deliver(event)
+
+    runner.sink = sink
+    try:
+        status = runner.run()
+    except Exception as exc:
+        reason = f"internal error: {type(exc).__name__}: {exc}"
+        if store is not None:
+            store.mark_ended("failed", reason)
+        return RunOutcome("failed", reason)
+    finally:
+        if store is not None and not store.finished:
+            store.mark_ended("failed" if store_errors else "stopped", "; ".join(store_errors))
+    if store_errors:
+        return RunOutcome("failed", store_errors[0])
+    return RunOutcome(status)

@@ -1,12 +1,8 @@
-"""The run store: one folder per run, written as training goes, readable after a crash.
+"""Writing a run folder as training goes, readable after a crash (layout: `run_folder.py`).
 
-Layout of `runs/<scenario-stem>/<YYYYmmdd-HHMMSS>/`:
-    run.json          status (running | finished | failed | stopped), pid, times
-    scenario.toml     the file as given;  resolved.json: every variant merged, overrides applied
-    events.jsonl      every event but transient progress, one JSON line each (append-only)
-    results.json      per trial and per variant results (rewritten atomically)
-    variants/<trial>/ history.csv (Keras CSVLogger columns), summary.json,
-                      batchnorm.jsonl, model.keras, checkpoint-epochNNNN.keras
+Every write goes through `RunStore`: events appended line by line, JSON files written then
+renamed, a heartbeat touched every few seconds by a daemon thread. A write that fails (disk
+full, folder removed) raises `RunStoreError` so the runner fails the trial instead of crashing.
 """
 
 from __future__ import annotations
@@ -18,11 +14,13 @@ import os
 import re
 import shutil
 import socket
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from tuilab.errors import RunStoreError
+from tuilab.presentation.text import clean
 from tuilab.runtime.events import (
     BatchNormSnapshot,
     EpochEnded,
@@ -34,6 +32,7 @@ from tuilab.runtime.events import (
     json_safe,
 )
 from tuilab.runtime.results import ResultsBook
+from tuilab.runtime.run_folder import HEARTBEAT_SECONDS, RunFolder
 from tuilab.scenario.loader import Scenario, resolved_document
 
 MIN_FREE_BYTES = 50 * 1024 * 1024
@@ -66,15 +65,18 @@ class RunStore:
     """Writes one run's folder; use `handle` as (part of) the runner's event sink."""
 
     def __init__(self, folder: Path) -> None:
+        self.run = RunFolder(folder)
         self.folder = folder
         self.book = ResultsBook()
-        self._events: IO[str] = open(folder / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        self._events: IO[str] = open(self.run.events_jsonl, "a", encoding="utf-8")  # noqa: SIM115
         self._history: dict[str, tuple[IO[str], list[str]]] = {}
         self._meta: dict[str, Any] = {}
+        self._beating = threading.Event()
+        self._beat_thread: threading.Thread | None = None
 
     @classmethod
     def create(cls, root: Path, scenario: Scenario) -> RunStore:
-        """Make the run folder and write what is known before training.
+        """Make the run folder, write what is known before training, start the heartbeat.
 
         Raises:
             RunStoreError: the folder cannot be written or the disk is (nearly) full.
@@ -94,28 +96,33 @@ class RunStore:
             free = shutil.disk_usage(folder).free
         except OSError as exc:
             raise RunStoreError(
-                f"runs folder {root} is not writable ({exc.strerror}); "
+                f"runs folder {clean(root)} is not writable ({exc.strerror}); "
                 "use --runs-dir or $TUILAB_RUNS to store runs elsewhere"
             ) from None
         if free < MIN_FREE_BYTES:
             shutil.rmtree(folder, ignore_errors=True)
             raise RunStoreError(
-                f"only {free // 1024 // 1024} MB free under {root}; training needs at least "
-                f"{MIN_FREE_BYTES // 1024 // 1024} MB for its run folder"
+                f"only {free // 1024 // 1024} MB free under {clean(root)}; training needs at "
+                f"least {MIN_FREE_BYTES // 1024 // 1024} MB for its run folder"
             )
         store = cls(folder)
-        store._write_start(scenario)
+        try:
+            store._write_start(scenario)
+        except OSError as exc:
+            store.close()
+            raise RunStoreError(f"cannot write {clean(folder)}: {exc.strerror or exc}") from None
+        store._start_heartbeat()
         return store
 
     def _write_start(self, scenario: Scenario) -> None:
         with contextlib.suppress(OSError):  # resolved.json below is the authoritative record
-            shutil.copyfile(scenario.path, self.folder / "scenario.toml")
+            shutil.copyfile(scenario.path, self.run.scenario_toml)
         resolved = {
             "path": str(scenario.path),
             "overrides": list(scenario.overrides),
             "variants": {name: resolved_document(scenario, name) for name in scenario.variants},
         }
-        write_json_atomic(self.folder / "resolved.json", json_safe(resolved))
+        write_json_atomic(self.run.resolved_json, json_safe(resolved))
         self._meta = {
             "scenario": scenario.name,
             "stem": scenario.stem,
@@ -125,62 +132,83 @@ class RunStore:
             "host": socket.gethostname(),
             "started": datetime.now().isoformat(timespec="seconds"),
         }
-        write_json_atomic(self.folder / "run.json", self._meta)
-        write_json_atomic(self.folder / "results.json", self.book.to_dict())
+        self.run.heartbeat.touch()
+        write_json_atomic(self.run.run_json, self._meta)
+        write_json_atomic(self.run.results_json, self.book.to_dict())
+
+    def _start_heartbeat(self) -> None:
+        """Touch `heartbeat` every few seconds from a daemon thread (never the training one)."""
+
+        def beat() -> None:
+            while not self._beating.wait(HEARTBEAT_SECONDS):
+                with contextlib.suppress(OSError):
+                    os.utime(self.run.heartbeat)
+
+        self._beat_thread = threading.Thread(target=beat, name="tuilab-heartbeat", daemon=True)
+        self._beat_thread.start()
 
     def trial_folder(self, trial: str) -> Path:
         """`variants/<trial>/`, created on demand."""
-        folder = self.folder / "variants" / safe_name(trial)
+        folder = self.run.trial(safe_name(trial))
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
     def handle(self, event: Event) -> None:
-        """Record one event (called on the training thread, so it is on disk when it returns)."""
+        """Record one event (on the training thread, so it is on disk when it returns).
+
+        Raises:
+            RunStoreError: the folder cannot be written (disk full, removed, read-only).
+        """
         if event.transient:
             return
+        try:
+            self._record(event)
+        except OSError as exc:
+            raise RunStoreError(
+                f"cannot write the run folder {clean(self.folder)}: {exc.strerror or exc}"
+            ) from None
+
+    def _record(self, event: Event) -> None:
         self.book.handle(event)
         self._events.write(event.to_json() + "\n")
         self._events.flush()
         if isinstance(event, VariantStarted):
             folder = self.trial_folder(event.trial)
-            write_json_atomic(folder / "summary.json", event.summary)
+            write_json_atomic(self.run.summary_json(folder.name), event.summary)
             if event.batchnorm:
                 self._append_line(
-                    folder / "batchnorm.jsonl", {"epoch": 0, "layers": event.batchnorm}
+                    self.run.batchnorm_jsonl(folder.name), {"epoch": 0, "layers": event.batchnorm}
                 )
         elif isinstance(event, EpochEnded):
             self._append_history(event)
         elif isinstance(event, BatchNormSnapshot):
             folder = self.trial_folder(event.trial)
             self._append_line(
-                folder / "batchnorm.jsonl", {"epoch": event.epoch, "layers": event.layers}
+                self.run.batchnorm_jsonl(folder.name),
+                {"epoch": event.epoch, "layers": event.layers},
             )
         elif isinstance(event, VariantFinished | VariantFailed):
             self._close_history(event.trial)
-            write_json_atomic(self.folder / "results.json", json_safe(self.book.to_dict()))
+            write_json_atomic(self.run.results_json, json_safe(self.book.to_dict()))
         elif isinstance(event, RunFinished):
-            write_json_atomic(self.folder / "results.json", json_safe(self.book.to_dict()))
-            self._meta.update(
-                status=event.status, finished=datetime.now().isoformat(timespec="seconds")
-            )
-            write_json_atomic(self.folder / "run.json", self._meta)
-            self.close()
+            write_json_atomic(self.run.results_json, json_safe(self.book.to_dict()))
+            self._finish(event.status)
 
     def _append_line(self, path: Path, data: dict[str, Any]) -> None:
         with open(path, "a", encoding="utf-8") as stream:
             stream.write(json.dumps(json_safe(data), separators=(",", ":")) + "\n")
 
     def _append_history(self, event: EpochEnded) -> None:
-        """One CSVLogger-style row: epoch (0-based, as Keras writes it), sorted logs, lr."""
+        """One row: epoch (1-based, as in the events), the sorted metrics, learning_rate."""
         if event.trial not in self._history:
-            path = self.trial_folder(event.trial) / "history.csv"
+            path = self.run.history_csv(self.trial_folder(event.trial).name)
             columns = sorted({*event.logs, "learning_rate"})
             stream = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115
             csv.writer(stream).writerow(["epoch", *columns])
             self._history[event.trial] = (stream, columns)
         stream, columns = self._history[event.trial]
         values = {**event.logs, "learning_rate": event.learning_rate}
-        csv.writer(stream).writerow([event.epoch - 1, *(values.get(c, "") for c in columns)])
+        csv.writer(stream).writerow([event.epoch, *(values.get(c, "") for c in columns)])
         stream.flush()
 
     def _close_history(self, trial: str) -> None:
@@ -188,15 +216,38 @@ class RunStore:
         if entry:
             entry[0].close()
 
-    def close(self) -> None:
-        """Close open files (idempotent)."""
-        for trial in list(self._history):
-            self._close_history(trial)
-        if not self._events.closed:
-            self._events.close()
-
-    def mark_interrupted(self, status: str) -> None:
-        """Record a run that ended without a RunFinished event (signal before the runner ended)."""
+    def _finish(self, status: str, reason: str = "") -> None:
         self._meta.update(status=status, finished=datetime.now().isoformat(timespec="seconds"))
-        write_json_atomic(self.folder / "run.json", self._meta)
+        if reason:
+            self._meta["reason"] = reason
+        try:
+            write_json_atomic(self.run.run_json, self._meta)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the heartbeat and close open files (idempotent)."""
+        self._beating.set()
+        for trial in list(self._history):
+            with contextlib.suppress(OSError):
+                self._close_history(trial)
+        if not self._events.closed:
+            with contextlib.suppress(OSError):
+                self._events.close()
+
+    @property
+    def finished(self) -> bool:
+        """True once the run's end is recorded (a `RunFinished` or `mark_ended`)."""
+        return self._beating.is_set()
+
+    def mark_ended(self, status: str, reason: str = "") -> None:
+        """Record a run that ended without a `RunFinished` event (a signal, an internal error).
+
+        Never raises: if even `run.json` cannot be written, the heartbeat stops, so listings
+        call the run `incomplete` within a minute.
+        """
+        if self.finished:
+            return
+        with contextlib.suppress(OSError):
+            self._finish(status, clean(reason, limit=500))
         self.close()

@@ -14,17 +14,14 @@ from textual.widgets import DataTable, Footer, Header, SelectionList, TabbedCont
 from textual_plotext import PlotextPlot
 
 from tuilab.app.colors import plot_color
+from tuilab.app.widgets.results import fill_spec_table
 from tuilab.errors import TuilabError
-from tuilab.headless.charts import ChartOptions, draw_curves
-from tuilab.runtime.compare import (
-    COMPARISON_COLUMNS,
-    Selection,
-    comparison_rows,
-    differing_keys,
-    layer_signature,
-    select,
-)
-from tuilab.runtime.stored import list_runs
+from tuilab.presentation.charts import ChartOptions, draw_curves
+from tuilab.presentation.columns import COMPARISON_COLUMNS, trial_row, with_deltas
+from tuilab.presentation.numbers import layer_signature
+from tuilab.presentation.text import clean, plain
+from tuilab.runtime.compare import Selection, differing_keys, select
+from tuilab.runtime.run_folder import RunFolder, list_runs
 
 
 def short_label(folder: Path, trial: str) -> str:
@@ -33,16 +30,16 @@ def short_label(folder: Path, trial: str) -> str:
 
 
 def stored_trials(runs_dir: Path) -> list[tuple[str, Path, str, str]]:
-    """(label, run folder, trial, run id) for every stored trial, newest run first."""
-    import json
-
+    """(label, run folder, trial, run id) for every readable stored trial, newest run first."""
     items = []
     for info in list_runs(runs_dir):
+        if info.problem:
+            continue
         try:
-            results = json.loads((info.folder / "results.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            results = {}
-        for trial in results.get("trials", {}) or info.variants:
+            trials = list(RunFolder(info.folder).results().trials) or info.variants
+        except TuilabError:
+            continue
+        for trial in trials:
             items.append((short_label(info.folder, trial), info.folder, trial, info.run_id))
     return items
 
@@ -72,7 +69,7 @@ class CompareScreen(Screen):
         with Horizontal():
             yield SelectionList[int](
                 *[
-                    (label, i, run_id in self.preselect)
+                    (clean(label), i, run_id in self.preselect)
                     for i, (label, _, _, run_id) in enumerate(self.items)
                 ],
                 id="compare-list",
@@ -101,7 +98,7 @@ class CompareScreen(Screen):
         try:
             self.chosen = select([(folder, trial) for _, folder, trial, _ in chosen])
         except TuilabError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(clean(exc, multiline=True), severity="error", markup=False)
             self.chosen = []
         for selection in self.chosen:
             selection.label = short_label(selection.run, selection.trial)
@@ -117,29 +114,25 @@ class CompareScreen(Screen):
         plot.refresh()
 
     def _fill_results(self) -> None:
-        table = self.query_one("#compare-table", DataTable)
-        table.clear(columns=True)
-        for column in COMPARISON_COLUMNS:
-            table.add_column(column)
-        for row in comparison_rows(self.chosen):
-            table.add_row(*row)
+        rows = with_deltas([trial_row(s.result, s.label) for s in self.chosen])
+        fill_spec_table(self.query_one("#compare-table", DataTable), COMPARISON_COLUMNS, rows)
 
     def _fill_diff(self) -> None:
         table = self.query_one("#diff-table", DataTable)
         table.clear(columns=True)
         table.add_column("Key")
         for selection in self.chosen:
-            table.add_column(selection.label)
+            table.add_column(clean(selection.label))
         if len(self.chosen) < 2:
             return
         for key, values in differing_keys([s.config for s in self.chosen]).items():
-            table.add_row(key, *("-" if v is None else str(v) for v in values))
+            table.add_row(plain(key), *(plain("-" if v is None else v) for v in values))
         layers = [[layer_signature(r) for r in s.layers] for s in self.chosen]
         if len({tuple(rows) for rows in layers}) > 1:
             for index in range(max(len(rows) for rows in layers)):
                 cells = [rows[index] if index < len(rows) else "" for rows in layers]
                 if len(set(cells)) > 1:
-                    table.add_row(f"layer {index}", *cells)
+                    table.add_row(f"layer {index}", *(plain(c) for c in cells))
 
     def action_next_metric(self) -> None:
         index = (

@@ -23,6 +23,7 @@ from tuilab.app.widgets.layers import LayersView
 from tuilab.app.widgets.results import ResultsTable
 from tuilab.app.widgets.variants import VariantList, progress_line
 from tuilab.errors import TuilabError
+from tuilab.presentation.text import clean, plain
 from tuilab.runtime.control import RunControl
 from tuilab.runtime.events import Event
 from tuilab.runtime.session import RunRequest
@@ -127,22 +128,18 @@ class DashboardScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training")
     def _train(self, request: RunRequest, session: int, control: RunControl) -> None:
-        from tuilab.runtime.session import prepare_run
+        """Prepare and run through `execute`, as the headless command does: same store ending."""
+        from tuilab.runtime.session import execute, prepare_run
 
         try:
             runner, store = prepare_run(request, control)
         except TuilabError as exc:
-            self.post_message(TrainingDone("invalid", str(exc), session))
+            self.post_message(TrainingDone("invalid", clean(exc, multiline=True), session))
             return
-
-        def sink(event: Event) -> None:
-            if store:
-                store.handle(event)
-            self.post_message(TrainingEvent(event, session))
-
-        runner.sink = sink
-        status = runner.run()
-        self.post_message(TrainingDone(status, "", session))
+        outcome = execute(
+            runner, store, lambda event: self.post_message(TrainingEvent(event, session))
+        )
+        self.post_message(TrainingDone(outcome.status, outcome.error, session))
 
     @on(TrainingEvent)
     def _on_training_event(self, message: TrainingEvent) -> None:
@@ -153,7 +150,8 @@ class DashboardScreen(Screen):
         self.running = False
         if message.error:
             self._log("variant_failed", message.error)
-            self.notify(message.error, title="Cannot run", severity="error", timeout=10)
+            title = "Cannot run" if message.status == "invalid" else "Run failed"
+            self.notify(message.error, title=title, severity="error", timeout=10, markup=False)
         else:
             self.notify(f"run {message.status}", timeout=3)
         self.refresh_bindings()
@@ -165,9 +163,9 @@ class DashboardScreen(Screen):
     def _on_worker_state(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             self.running = False
-            error = event.worker.error
-            self._log("variant_failed", f"training stopped by an internal error: {error!r}")
-            self.notify(repr(error), title="Internal error", severity="error", timeout=15)
+            error = clean(repr(event.worker.error))
+            self._log("variant_failed", f"training stopped by an internal error: {error}")
+            self.notify(error, title="Internal error", severity="error", timeout=15, markup=False)
             self.refresh_bindings()
             if self.quit_when_done:
                 self.app.exit()
@@ -190,9 +188,9 @@ class DashboardScreen(Screen):
                 variants.update_from(self.state, self.hidden)
                 self._selected = variants.selected_trial or self._selected
                 self.query_one("#progress-line", Static).update(
-                    progress_line(self.state, self._selected)
+                    plain(progress_line(self.state, self._selected))
                 )
-                self.query_one("#run-info", Static).update(self._run_info())
+                self.query_one("#run-info", Static).update(plain(self._run_info(), multiline=True))
             for part in TABS:
                 if part in dirty and part == active:
                     self._draw_part(part)
@@ -213,13 +211,11 @@ class DashboardScreen(Screen):
             self._append_lines()
 
     def _append_lines(self) -> None:
+        """Write the lines added since the last call (counted over all lines ever added)."""
         log = self.query_one(RichLog)
-
-        for kind, line in self.state.lines[log.lines.__len__() and self._shown_lines :]:
+        for kind, line in self.state.lines_after(self._shown_lines):
             log.write(Text(line, style=LINE_STYLES.get(kind, "")))
-        self._shown_lines = len(self.state.lines)
-
-    _shown_lines = 0
+        self._shown_lines = self.state.line_count
 
     def _log(self, kind: str, line: str) -> None:
         self.state.add_line(kind, line)
@@ -228,7 +224,7 @@ class DashboardScreen(Screen):
     def _run_info(self) -> str:
         where = self.state.run_dirs[-1] if self.state.run_dirs else "not stored"
         status = "training…" if self.running else (self.state.book.status or "")
-        return f"{self.state.scenario}\n{self.state.device}\n{status}\n{Path(where).name}"
+        return f"{clean(self.state.scenario)}\n{self.state.device}\n{status}\n{Path(where).name}"
 
     @on(TabbedContent.TabActivated)
     def _on_tab(self, event: TabbedContent.TabActivated) -> None:
@@ -323,7 +319,7 @@ class DashboardScreen(Screen):
         self._redraw()
 
     def action_sort_results(self) -> None:
-        column = self.query_one(ResultsTable).cycle_sort()
+        column = self.query_one(ResultsTable).cycle_sort(self.state)
         self.notify(f"sorted by {column}", timeout=1.5)
 
     def action_compare(self) -> None:

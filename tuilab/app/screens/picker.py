@@ -16,7 +16,26 @@ from textual.widgets import Footer, Header, OptionList, Static, TabbedContent, T
 from textual.widgets.option_list import Option
 
 from tuilab.errors import TuilabError
-from tuilab.runtime.stored import RunInfo, list_runs, load_events
+from tuilab.presentation.columns import RUN_COLUMNS
+from tuilab.presentation.text import clean, plain
+from tuilab.runtime.run_folder import RunInfo, list_runs
+from tuilab.runtime.stored import load_run
+
+RUN_LINE_KEYS = ("run", "status", "best_val_accuracy", "test_accuracy", "scenario")
+
+
+def run_line(info: RunInfo) -> Text:
+    """`quick/20260101-120000  finished  val 0.9612 test 0.9587  Digits quick` (or the reason)."""
+    cells = {c.key: c.text(info) for c in RUN_COLUMNS if c.key in RUN_LINE_KEYS}
+    style = {"corrupt": "bold red", "incomplete": "red", "running": "cyan"}.get(info.status, "")
+    line = Text(f"{cells['run']}  ")
+    line.append(f"{cells['status']:<10}", style=style)
+    if info.problem:
+        line.append(f"  {clean(info.problem, limit=120)}", style="red")
+        return line
+    line.append(f"  val {cells['best_val_accuracy']} test {cells['test_accuracy']}  ")
+    line.append(cells["scenario"])
+    return line
 
 
 @dataclass
@@ -25,7 +44,7 @@ class ScenarioEntry:
 
     path: Path
     title: str
-    details: str
+    details: Text
     error: str = ""
 
 
@@ -39,7 +58,9 @@ def scan_scenarios(source: Path) -> list[ScenarioEntry]:
         try:
             scenario = load_scenario(path)
         except TuilabError as exc:
-            entries.append(ScenarioEntry(path, path.stem, "", str(exc)))
+            entries.append(
+                ScenarioEntry(path, clean(path.stem), Text(), clean(exc, multiline=True))
+            )
             continue
         first = next(iter(scenario.variants.values()))
         if scenario.kind == "descent":
@@ -50,7 +71,6 @@ def scan_scenarios(source: Path) -> list[ScenarioEntry]:
                 f"epochs: {first.fit.epochs}, batch: {first.fit.batch_size}"
             )
         lines = [
-            f"[b]{scenario.name}[/b]  ({path.name})",
             scenario.meta.description or "",
             setting,
             "variants:",
@@ -59,7 +79,12 @@ def scan_scenarios(source: Path) -> list[ScenarioEntry]:
                 for name, cfg in scenario.variants.items()
             ),
         ]
-        entries.append(ScenarioEntry(path, scenario.name, "\n".join(lines)))
+        details = Text.assemble(
+            plain(scenario.name, "bold"),
+            plain(f"  ({path.name})\n"),
+            plain("\n".join(lines), multiline=True),
+        )
+        entries.append(ScenarioEntry(path, clean(scenario.name), details))
     return entries
 
 
@@ -115,13 +140,7 @@ class PickerScreen(Screen):
         runs = self.query_one("#run-list", OptionList)
         runs.clear_options()
         for index, info in enumerate(self.runs):
-            best = f"{info.best_test_accuracy:.4f}" if info.best_test_accuracy is not None else "-"
-            runs.add_option(
-                Option(
-                    f"{info.run_id}  {info.status:<10} best test acc {best}  {info.scenario}",
-                    id=str(index),
-                )
-            )
+            runs.add_option(Option(run_line(info), id=str(index)))
         if self.runs:
             runs.highlighted = 0
 
@@ -159,11 +178,14 @@ class PickerScreen(Screen):
                 return
             info = self.runs[index]
             try:
-                events = load_events(info.folder)
+                stored = load_run(info.folder)
             except TuilabError as exc:
-                self.notify(str(exc), severity="error")
+                self.notify(clean(exc, multiline=True), severity="error", markup=False)
                 return
-            self.app.push_screen(DashboardScreen(events=events, title=f"stored {info.run_id}"))
+            for problem in stored.problems:
+                self.notify(clean(problem), title="Corrupt run", severity="warning", markup=False)
+            title = f"stored {clean(info.run_id)}"
+            self.app.push_screen(DashboardScreen(events=stored.events, title=title))
 
     def action_next_tab(self) -> None:
         tabs = self.query_one(TabbedContent)

@@ -15,7 +15,7 @@ from textual_plotext import PlotextPlot
 
 from tuilab.descent.chart import COLORS, draw_descent
 from tuilab.descent.run import DescentPath
-from tuilab.runtime.describe import format_value
+from tuilab.presentation.numbers import format_value
 from tuilab.scenario.descent import DescentConfig
 from tuilab.scenario.loader import Scenario
 

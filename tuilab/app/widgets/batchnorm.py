@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Sparkline, Static
 
-from tuilab.runtime.describe import format_value
+from tuilab.presentation.numbers import format_value
 
 VARIABLES = ("gamma", "beta", "moving_mean", "moving_variance")
 SHORT = {"gamma": "gamma", "beta": "beta", "moving_mean": "mov mean", "moving_variance": "mov var"}

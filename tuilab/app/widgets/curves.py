@@ -6,7 +6,7 @@ from textual_plotext import PlotextPlot
 
 from tuilab.app.colors import plot_color
 from tuilab.app.run_state import RunState
-from tuilab.headless.charts import ChartOptions, draw_curves
+from tuilab.presentation.charts import ChartOptions, draw_curves
 
 
 class CurvesPlot(PlotextPlot):

@@ -6,8 +6,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from tuilab.headless.tables import format_shape
 from tuilab.model.summary import ModelSummary
+from tuilab.presentation.numbers import format_shape
 
 
 class LayersView(Vertical):

@@ -1,62 +1,69 @@
-"""The results table across trials, sortable from the keyboard."""
+"""Results tables in the app, built from the presentation layer's column specs.
+
+The same `RESULT_COLUMNS` make the shell's results table and the reports, so a header always
+sits over its own values. DataTables scroll sideways, so no cell is ever cut here.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from rich.text import Text
 from textual.widgets import DataTable
 
 from tuilab.app.run_state import RunState
-from tuilab.runtime.describe import format_value
+from tuilab.presentation.columns import (
+    RESULT_COLUMNS,
+    Column,
+    ResultRow,
+    Row,
+    sort_rows,
+    trial_row,
+)
 
-COLUMNS = ("Variant", "Test acc", "Best val acc", "Status", "Test loss", "Epochs", "Time", "lr")
+STATUS_STYLE = {"finished": "green", "failed": "red", "stopped": "yellow", "running": "bold"}
+
+
+def fill_spec_table(table: DataTable, columns: Sequence[Column[Row]], rows: Sequence[Row]) -> None:
+    """Replace a DataTable's columns and rows; column keys are the spec's keys."""
+    table.clear(columns=True)
+    for col in columns:
+        table.add_column(col.header, key=col.key)
+    for index, row in enumerate(rows):
+        cells = []
+        for col in columns:
+            text = col.text(row)
+            style = STATUS_STYLE.get(text.split(" ")[0], "") if col.key == "status" else ""
+            cells.append(Text(text, style=style, justify="right" if col.numeric else "left"))
+        table.add_row(*cells, key=str(index))
 
 
 class ResultsTable(DataTable):
-    """One row per trial; `o` cycles the sort column."""
+    """One row per trial, ranked by best validation accuracy; `o` sorts by the next column."""
+
+    COLUMNS = RESULT_COLUMNS
+    """The shared results columns, in display order."""
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        for column in COLUMNS:
-            self.add_column(column, key=column)
-        self.sort_column = 0
+        self.sort_index = next(
+            i for i, c in enumerate(self.COLUMNS) if c.key == "best_val_accuracy"
+        )
+        self.rows_shown: list[ResultRow] = []
+        fill_spec_table(self, self.COLUMNS, [])
 
     def update_from(self, state: RunState) -> None:
-        """Rebuild the rows (a few dozen at most) and keep the chosen sort."""
-        self.clear()
-        for trial in state.trials:
-            result = state.book.trials.get(trial)
-            if result is None:
-                continue
-            self.add_row(
-                trial,
-                result.status,
-                result.epochs,
-                _number(result.best.get("val_accuracy")),
-                _number(result.test.get("loss")),
-                _number(result.test.get("accuracy")),
-                round(result.seconds, 1),
-                _number(result.learning_rate or None),
-                key=trial,
-            )
-        self._sort()
+        """Rebuild the rows (a few dozen at most) under the chosen sort."""
+        rows = [trial_row(state.book.trials[t]) for t in state.trials if t in state.book.trials]
+        self.rows_shown = sort_rows(rows, self.COLUMNS[self.sort_index])
+        fill_spec_table(self, self.COLUMNS, self.rows_shown)
 
-    def cycle_sort(self) -> str:
-        """Sort by the next column; return its name."""
-        self.sort_column = (self.sort_column + 1) % len(COLUMNS)
-        self._sort()
-        return COLUMNS[self.sort_column]
+    def cycle_sort(self, state: RunState) -> str:
+        """Sort by the next column; return its header."""
+        self.sort_index = (self.sort_index + 1) % len(self.COLUMNS)
+        self.update_from(state)
+        return self.COLUMNS[self.sort_index].header
 
-    def _sort(self) -> None:
-        column = COLUMNS[self.sort_column]
-        descending = column in ("Best val acc", "Test acc")
-        self.sort(column, key=_sort_key, reverse=descending)
-
-
-def _number(value: float | None) -> str:
-    return "-" if value is None else format_value(value)
-
-
-def _sort_key(value: object) -> tuple[int, object]:
-    try:
-        return (0, float(value))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return (1, str(value))
+    def cell_text(self, row: int, key: str) -> str:
+        """The text shown in a row under the column `key` (what a user reads there)."""
+        return str(self.get_cell(str(row), key))

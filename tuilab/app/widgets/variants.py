@@ -7,14 +7,27 @@ from textual.widgets import DataTable
 
 from tuilab.app.colors import text_color
 from tuilab.app.run_state import RunState
-from tuilab.runtime.describe import format_logs
+from tuilab.presentation.numbers import format_logs
+from tuilab.presentation.text import clean
 
 STATUS_STYLE = {"finished": "green", "failed": "red", "stopped": "yellow", "running": "bold"}
-STATUS_LABEL = {"finished": "done", "failed": "FAILED", "waiting": "…"}
+STATUS_GLYPH = {"finished": "✓", "failed": "✗", "stopped": "■", "running": "▶", "waiting": "…"}
+"""One character per state, so the epoch column always fits a 28-column sidebar at 80x24."""
+FIXED_WIDTH = 14
+"""Dot, state and epoch columns with their padding; the name gets the rest."""
+
+
+def epoch_text(done: int, total: int) -> str:
+    """`43/300`: epochs finished (or in progress) over the planned total, never shortened."""
+    return f"{done}/{total}"
 
 
 class VariantList(DataTable):
-    """One row per trial; the highlighted row selects the trial other tabs show."""
+    """One row per trial; the highlighted row selects the trial other tabs show.
+
+    States: ▶ training, ✓ finished, ■ stopped, ✗ failed, … waiting. The dot is the trial's
+    colour in every chart (· when its curves are hidden).
+    """
 
     DEFAULT_CSS = """
     VariantList { height: auto; max-height: 12; }
@@ -25,32 +38,33 @@ class VariantList(DataTable):
         self.zebra_stripes = False
         self.add_column("", key="dot", width=1)
         self.add_column("Variant", key="name")
-        self.add_column("State", key="state")
+        self.add_column("", key="state", width=1)
         self.add_column("Epoch", key="epoch")
 
+    def name_width(self, epoch_width: int) -> int:
+        """Characters left for a name once the other columns have what they need."""
+        return max(6, self.size.width - FIXED_WIDTH - epoch_width + 5)
+
     def update_from(self, state: RunState, hidden: set[str]) -> None:
-        """Add new trials and refresh every row's cells."""
+        """Add new trials and refresh every row's cells (names shortened, numbers never)."""
+        widths = [len(epoch_text(p.epochs, p.epochs)) for p in state.progress.values()]
+        name_width = self.name_width(max(widths, default=5))
         for trial in state.trials:
             color = text_color(state.color_index(trial))
             progress = state.progress.get(trial)
             status = state.status(trial)
-            epoch = ""
-            if progress:
-                fraction = progress.batch / progress.steps if progress.steps else 0
-                epoch = f"{progress.epoch}/{progress.epochs}"
-                if status == "running" and 0 < fraction < 1:
-                    epoch += f" {fraction:.0%}"
+            epoch = epoch_text(progress.epoch, progress.epochs) if progress else ""
             cells = {
                 "dot": Text("·" if trial in hidden else "●", style=color),
-                "name": Text(trial, style=color),
-                "state": Text(STATUS_LABEL.get(status, status), style=STATUS_STYLE.get(status, "")),
-                "epoch": epoch,
+                "name": Text(clean(trial, limit=name_width), style=color),
+                "state": Text(STATUS_GLYPH.get(status, "?"), style=STATUS_STYLE.get(status, "")),
+                "epoch": Text(epoch, justify="right"),
             }
             if trial not in self.rows:
                 self.add_row(*cells.values(), key=trial)
             else:
                 for column, value in cells.items():
-                    self.update_cell(trial, column, value)
+                    self.update_cell(trial, column, value, update_width=True)
 
     @property
     def selected_trial(self) -> str | None:
@@ -61,8 +75,8 @@ class VariantList(DataTable):
 
 
 def progress_line(state: RunState, trial: str | None) -> str:
-    """`batch 12/36 · loss 0.31 acc 0.9` for the selected trial."""
-    if not trial or trial not in state.progress:
+    """`batch 12/36 · loss 0.31 acc 0.9` for the selected trial while it trains, else nothing."""
+    if not trial or trial not in state.progress or state.status(trial) != "running":
         return ""
     progress = state.progress[trial]
     return f"{trial}: batch {progress.batch}/{progress.steps} · {format_logs(progress.logs)}"

@@ -1,7 +1,10 @@
 """plotext line charts of curves (the notebooks' "plot all histories together").
 
 Used on the plotext module for headless output and on a textual-plotext widget's own figure
-in the app, so both draw the same picture. Repeated variants are drawn as mean ± std bands.
+in the app, so both draw the same picture. The repeats of one variant *within one run* are drawn
+as a mean ± std band; trials of different runs are never pooled, whatever their names.
+A log scale is used only where every value drawn is positive, and an empty chart says why, so
+no combination of hidden curves and scales can make plotext raise.
 """
 
 from __future__ import annotations
@@ -51,12 +54,12 @@ def chart_series(curves: dict[str, Curve], options: ChartOptions) -> list[Series
         names.append((options.metric, "braille", ""))
     if options.validation:
         names.append((f"val_{options.metric}", "dot", " val"))
-    groups: dict[str, list[str]] = {}
+    groups: dict[tuple[str, str], list[str]] = {}
     for trial, curve in curves.items():
         if trial not in options.hidden:
-            groups.setdefault(curve.variant, []).append(trial)
+            groups.setdefault((curve.run, curve.variant), []).append(trial)
     series: list[Series] = []
-    for variant, trials in groups.items():
+    for (_, variant), trials in groups.items():
         for name, marker, suffix in names:
             if len(trials) == 1:
                 curve = curves[trials[0]]
@@ -96,14 +99,36 @@ def spans_decades(series: list[Series], decades: float = 3.0) -> bool:
     return math.log10(max(values) / min(values)) > decades
 
 
+def all_positive(series: list[Series]) -> bool:
+    """True when there is something to draw and every value is above zero (a log scale works)."""
+    values = [v for s in series for v in s.ys]
+    return bool(values) and min(values) > 0
+
+
+def chart_title(metric: str, series: list[Series], options: ChartOptions) -> tuple[str, bool]:
+    """The title and whether to use a log scale (only where every value is positive)."""
+    if not series:
+        if not (options.train or options.validation):
+            return f"{metric}: train and validation hidden (t / v show them)", False
+        return f"{metric}: nothing to draw yet", False
+    positive = all_positive(series)
+    wanted = options.log_scale or spans_decades(series)
+    if options.log_scale and not positive:
+        return f"{metric} (log scale needs positive values: linear)", False
+    log = wanted and positive
+    return metric + (" (log scale)" if log else ""), log
+
+
 def draw_curves(plt: object, curves: dict[str, Curve], options: ChartOptions) -> None:
     """Draw on `plt` (the plotext module or a widget's figure)."""
     plt.clear_data()
     series = chart_series(curves, options)
-    log = options.log_scale or spans_decades(series)
+    title, log = chart_title(options.metric, series, options)
     plt.yscale("log" if log else "linear")
-    plt.title(options.metric + (" (log scale)" if log else ""))
+    plt.title(title)
     plt.xlabel("epoch")
+    if not series:
+        return
     for line in series:
         extra = {"color": options.colors[line.key]} if line.key in options.colors else {}
         plt.plot(line.xs, line.ys, label=line.label or None, marker=line.marker, **extra)

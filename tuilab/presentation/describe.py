@@ -1,7 +1,12 @@
-"""One readable line per event, shared by the headless output and the app's event log."""
+"""One readable line per event, shared by the headless output, the app's event log and reports.
+
+Every line is passed through `clean`: names and reasons from a stored run cannot carry markup
+or control characters to a terminal."""
 
 from __future__ import annotations
 
+from tuilab.presentation.numbers import format_logs, format_value
+from tuilab.presentation.text import clean
 from tuilab.runtime.events import (
     ControlApplied,
     EarlyStopped,
@@ -15,35 +20,14 @@ from tuilab.runtime.events import (
     VariantStarted,
 )
 
-SHORT_NAMES = {"accuracy": "acc", "val_accuracy": "val_acc"}
-
-
-def short_metric(name: str) -> str:
-    """`accuracy` -> `acc`, `val_accuracy` -> `val_acc`; other names unchanged."""
-    return SHORT_NAMES.get(name, name)
-
-
-def format_value(value: float | None) -> str:
-    """Four significant digits, `nan` for missing values."""
-    if value is None or value != value:
-        return "nan"
-    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.3e}"
-
-
-def format_logs(logs: dict[str, float]) -> str:
-    """`loss 0.312 acc 0.887 | val_loss 0.321 val_acc 0.888`: training first, then validation."""
-    ordered = sorted(logs, key=lambda k: (k.removeprefix("val_") != "loss", k))
-    train = [k for k in ordered if not k.startswith("val_")]
-    val = [k for k in ordered if k.startswith("val_")]
-    parts = [
-        " ".join(f"{short_metric(k)} {format_value(logs[k])}" for k in keys)
-        for keys in (train, val)
-    ]
-    return " | ".join(p for p in parts if p)
-
 
 def describe(event: Event) -> str | None:
     """The line the event log and headless output show, or None for silent events."""
+    line = _line(event)
+    return None if line is None else clean(line)
+
+
+def _line(event: Event) -> str | None:
     if isinstance(event, RunStarted):
         device = event.device.get("device", "?")
         return f"run started: {event.scenario} ({len(event.trials)} trial(s)) on {device}"

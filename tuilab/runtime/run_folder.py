@@ -1,0 +1,356 @@
+"""One run folder: its layout, reading it back, its status, and what is wrong with it.
+
+Nothing else in tuilab spells a file name of the store. Layout of
+`runs/<scenario-stem>/<YYYYmmdd-HHMMSS>/`:
+
+    run.json          status (running | finished | failed | stopped), pid, host, times
+    heartbeat         touched every few seconds by the training process while it runs
+    scenario.toml     the file as given;  resolved.json: every variant merged, overrides applied
+    events.jsonl      every event but transient progress, one JSON line each (append-only)
+    results.json      per trial and per variant results (rewritten atomically)
+    variants/<trial>/ history.csv, summary.json, batchnorm.jsonl, model.keras, checkpoints
+
+Epochs are 1-based in every file (events, `history.csv`, checkpoint names), as users count.
+
+A stored run is untrusted input (runs are copied between machines): every file is parsed
+through a schema. A run whose files fail it is `corrupt`, with the reason, and every other run
+works as before. A half-written *last* line of `events.jsonl` (a killed process) is expected and
+skipped; a bad line anywhere else makes the run corrupt, and the readable events are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from tuilab.errors import RunStoreError
+from tuilab.runtime.events import Event, EventFormatError, event_from_json
+
+HEARTBEAT_SECONDS = 5.0
+"""How often a training process touches its heartbeat."""
+STALE_SECONDS = 60.0
+"""A `running` run whose heartbeat is older than this is `incomplete` (its process is gone)."""
+MAX_JSON_BYTES = 16 * 1024 * 1024
+STATUSES = ("running", "finished", "failed", "stopped")
+
+
+class RunMeta(BaseModel):
+    """`run.json`."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+    scenario: str
+    stem: str
+    variants: list[str]
+    status: Literal["running", "finished", "failed", "stopped"]
+    pid: int | None = None
+    host: str = ""
+    started: str = ""
+    finished: str | None = None
+    reason: str = ""
+
+
+class _TrialDoc(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+    variant: str = ""
+    status: str = "running"
+    best: dict[str, float] = {}
+    test: dict[str, float] = {}
+
+
+class ResultsDoc(BaseModel):
+    """The parts of `results.json` a listing reads."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+    trials: dict[str, _TrialDoc] = {}
+
+
+@dataclass(frozen=True)
+class EventLog:
+    """A run's events, and the problems met while reading them (empty when all is well)."""
+
+    events: list[Event]
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One stored run, from its small files only (fast to list)."""
+
+    folder: Path
+    scenario: str
+    stem: str
+    started: str
+    status: str
+    variants: list[str] = field(default_factory=list)
+    best_val_accuracy: float | None = None
+    """The best validation accuracy of any trial."""
+    test_accuracy: float | None = None
+    """The test accuracy of that same trial (shown beside it, never used to rank)."""
+    problem: str = ""
+    """Why the run is `corrupt`."""
+
+    @property
+    def run_id(self) -> str:
+        """`<stem>/<stamp>`, how commands name a run."""
+        return f"{self.folder.parent.name}/{self.folder.name}"
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else first["msg"]
+
+
+class RunFolder:
+    """A run folder on disk: paths, schema-checked reading, status."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    # -- layout --------------------------------------------------------------------------
+    @property
+    def run_json(self) -> Path:
+        """Status, pid, host and times."""
+        return self.path / "run.json"
+
+    @property
+    def heartbeat(self) -> Path:
+        """Touched by the training process while it runs."""
+        return self.path / "heartbeat"
+
+    @property
+    def scenario_toml(self) -> Path:
+        """The scenario file as given."""
+        return self.path / "scenario.toml"
+
+    @property
+    def resolved_json(self) -> Path:
+        """Every variant resolved."""
+        return self.path / "resolved.json"
+
+    @property
+    def events_jsonl(self) -> Path:
+        """The event log."""
+        return self.path / "events.jsonl"
+
+    @property
+    def results_json(self) -> Path:
+        """Per trial and per variant results."""
+        return self.path / "results.json"
+
+    def trial(self, name: str) -> Path:
+        """`variants/<trial>/` (trial names are safe folder names by construction)."""
+        return self.path / "variants" / name
+
+    def history_csv(self, trial: str) -> Path:
+        """Per-epoch metrics of one trial, epoch 1-based."""
+        return self.trial(trial) / "history.csv"
+
+    def summary_json(self, trial: str) -> Path:
+        """The layer table."""
+        return self.trial(trial) / "summary.json"
+
+    def batchnorm_jsonl(self, trial: str) -> Path:
+        """BatchNormalization variables per epoch."""
+        return self.trial(trial) / "batchnorm.jsonl"
+
+    def model_file(self, trial: str) -> Path:
+        """The trained model."""
+        return self.trial(trial) / "model.keras"
+
+    def checkpoint_file(self, trial: str, epoch: int) -> Path:
+        """A checkpoint taken on request during `epoch` (1-based)."""
+        return self.trial(trial) / f"checkpoint-epoch{epoch:04d}.keras"
+
+    @property
+    def run_id(self) -> str:
+        """`<stem>/<stamp>`."""
+        return f"{self.path.parent.name}/{self.path.name}"
+
+    # -- reading -------------------------------------------------------------------------
+    def looks_like_run(self) -> bool:
+        """True when the folder holds a `run.json` or an `events.jsonl` (even a corrupt one)."""
+        return _regular(self.run_json) or _regular(self.events_jsonl)
+
+    def read_json(self, path: Path) -> Any:
+        """A JSON file of this run, bounded in size.
+
+        Raises:
+            RunStoreError: missing, not a regular file, too large, or not JSON.
+        """
+        name = path.name
+        if not _regular(path):
+            raise RunStoreError(f"{name} is missing")
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise RunStoreError(f"{name} is larger than {MAX_JSON_BYTES // 1024 // 1024} MB")
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise RunStoreError(f"{name} is not valid JSON ({exc})") from None
+
+    def meta(self) -> RunMeta:
+        """`run.json`, checked.
+
+        Raises:
+            RunStoreError: missing or not a valid `run.json`.
+        """
+        try:
+            return RunMeta.model_validate(self.read_json(self.run_json))
+        except ValidationError as exc:
+            raise RunStoreError(f"run.json: {_first_error(exc)}") from None
+
+    def results(self) -> ResultsDoc:
+        """`results.json`, checked (the parts listings read).
+
+        Raises:
+            RunStoreError: missing or not valid.
+        """
+        try:
+            return ResultsDoc.model_validate(self.read_json(self.results_json))
+        except ValidationError as exc:
+            raise RunStoreError(f"results.json: {_first_error(exc)}") from None
+
+    def resolved(self) -> dict[str, Any]:
+        """`resolved.json` as a dict (an empty one when missing or invalid)."""
+        try:
+            data = self.read_json(self.resolved_json)
+        except RunStoreError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def read_events(self) -> EventLog:
+        """Every valid event; problems name the line and what is wrong with it.
+
+        Raises:
+            RunStoreError: there is no readable `events.jsonl` at all.
+        """
+        if not _regular(self.events_jsonl):
+            raise RunStoreError(f"{self.path}: no events.jsonl, not a tuilab run")
+        try:
+            raw = self.events_jsonl.read_bytes()
+        except OSError as exc:
+            raise RunStoreError(f"{self.path}: events.jsonl cannot be read ({exc})") from None
+        complete = raw.endswith(b"\n")
+        lines = raw.split(b"\n")
+        if complete:
+            lines.pop()  # the empty string after the final newline
+        events: list[Event] = []
+        problems: list[str] = []
+        for number, line in enumerate(lines, start=1):
+            last_and_cut = number == len(lines) and not complete
+            try:
+                events.append(event_from_json(line.decode("utf-8")))
+            except (EventFormatError, UnicodeDecodeError) as exc:
+                if not last_and_cut:  # a half-written last line is what a kill leaves
+                    problems.append(f"events.jsonl line {number}: {exc}")
+        return EventLog(events, problems)
+
+    # -- status --------------------------------------------------------------------------
+    def heartbeat_age(self) -> float | None:
+        """Seconds since the training process last touched its heartbeat, if it has one."""
+        try:
+            return max(0.0, time.time() - self.heartbeat.stat().st_mtime)
+        except OSError:
+            return None
+
+    def status(self, meta: RunMeta) -> str:
+        """The stored status; a `running` run whose process is gone is `incomplete`.
+
+        Decided from the heartbeat's age (right for a run copied from another host too), and
+        on this host also from its pid, which answers at once after a kill.
+        """
+        if meta.status != "running":
+            return meta.status
+        if meta.host == socket.gethostname() and meta.pid and not _alive(meta.pid):
+            return "incomplete"
+        age = self.heartbeat_age()
+        if age is None:  # a run stored before heartbeats, or one that never started beating
+            return "running" if meta.host == socket.gethostname() else "incomplete"
+        return "running" if age <= STALE_SECONDS else "incomplete"
+
+    def info(self) -> RunInfo:
+        """What a listing shows; a run that fails its schema is `corrupt` with the reason."""
+        try:
+            meta = self.meta()
+            results = self.results()
+        except RunStoreError as exc:
+            return RunInfo(
+                self.path,
+                self.path.parent.name,
+                self.path.parent.name,
+                "",
+                "corrupt",
+                problem=str(exc),
+            )
+        best_val, its_test = None, None
+        for trial in results.trials.values():
+            value = trial.best.get("val_accuracy")
+            if value is not None and (best_val is None or value > best_val):
+                best_val, its_test = value, trial.test.get("accuracy")
+        return RunInfo(
+            self.path,
+            meta.scenario,
+            meta.stem,
+            meta.started,
+            self.status(meta),
+            list(meta.variants),
+            best_val,
+            its_test,
+        )
+
+
+def _regular(path: Path) -> bool:
+    """A regular file (not a FIFO, device or folder), without following surprises."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
+def list_runs(root: Path) -> list[RunInfo]:
+    """Every stored run under `root` (corrupt ones included), newest first."""
+    if not root.is_dir():
+        return []
+    runs = []
+    for scenario_folder in sorted(root.iterdir()):
+        if not scenario_folder.is_dir() or scenario_folder.name.startswith("."):
+            continue
+        for path in scenario_folder.iterdir():
+            folder = RunFolder(path)
+            if path.is_dir() and folder.looks_like_run():
+                runs.append(folder.info())
+    runs.sort(key=lambda r: (r.started, r.folder.name), reverse=True)
+    return runs
+
+
+def find_run(root: Path, name: str) -> RunFolder:
+    """Resolve a run given as a path, `<stem>/<stamp>`, a stamp, or `latest`/`<stem>` (newest).
+
+    Raises:
+        RunStoreError: nothing matches.
+    """
+    for candidate in (Path(name), root / name):
+        if candidate.is_dir() and RunFolder(candidate).looks_like_run():
+            return RunFolder(candidate)
+    for info in list_runs(root):
+        if name in ("latest", info.stem, info.folder.name):
+            return RunFolder(info.folder)
+    raise RunStoreError(f"no stored run {name!r} under {root} (see `tuilab runs`)")
