@@ -180,7 +180,9 @@ def test_missing_file_and_bad_variant_names(write_scenario, tmp_path):
     with pytest.raises(ScenarioError, match="file not found"):
         load_scenario(tmp_path / "nope.toml")
     text = BASE + '\n[variants."../escape"]\n'
-    assert "may use only letters, digits" in errors_of(write_scenario, text)
+    assert "variant name '../escape' is not allowed: use 1 to 64 letters" in errors_of(
+        write_scenario, text
+    )
 
 
 def test_empty_layer_list_and_missing_type(write_scenario):

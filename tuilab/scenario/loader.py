@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,23 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from tuilab.errors import Problem, ScenarioError
-from tuilab.scenario.descent import DescentVariant
+from tuilab.scenario.descent import DescentConfig, DescentVariant
 from tuilab.scenario.locate import KeyPath, find_line, line_index, render_path
-from tuilab.scenario.merge import deep_merge, parse_overrides, set_path
-from tuilab.scenario.schema import ScenarioMeta, VariantConfig
+from tuilab.scenario.merge import Override, deep_merge, parse_overrides, set_path, shown_item
+from tuilab.scenario.problems import problems_from_validation, shown, suggest
+from tuilab.scenario.schema import (
+    CompileConfig,
+    DataConfig,
+    FitConfig,
+    ModelConfig,
+    RunConfig,
+    ScenarioMeta,
+    VariantConfig,
+)
+from tuilab.scenario.source import MAX_FILE_BYTES, read_toml
 
-MAX_FILE_BYTES = 1_000_000
+__all__ = ["MAX_FILE_BYTES", "Scenario", "load_scenario", "read_toml", "resolved_document"]
+
 TOP_LEVEL_KEYS = (
     "scenario",
     "data",
@@ -29,9 +39,21 @@ TOP_LEVEL_KEYS = (
     "variants",
     "descent",
 )
-VARIANT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
+VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
+"""Variant names: also run-folder names, and `<name>.r<k>` names repeats, so no dots."""
 DEFAULT_VARIANT = "default"
-_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+MAX_VARIANTS = 1000
+MAX_PROBLEMS = 100
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "scenario": ScenarioMeta,
+    "data": DataConfig,
+    "model": ModelConfig,
+    "compile": CompileConfig,
+    "fit": FitConfig,
+    "run": RunConfig,
+    "descent": DescentConfig,
+}
+"""The tables whose keys a misplaced top-level key may belong to."""
 
 
 @dataclass(frozen=True)
@@ -87,9 +109,9 @@ class Scenario:
                 self.path,
                 [
                     Problem(
-                        f"no variant named {n!r}",
+                        f"no variant named {shown(n)}",
                         key="--variant",
-                        hint=_suggest(n, list(self.variants)),
+                        hint=suggest(n, list(self.variants)),
                     )
                     for n in unknown
                 ],
@@ -105,135 +127,6 @@ class Scenario:
         )
 
 
-def _suggest(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    if choices and len(choices) <= 12:
-        return "valid: " + ", ".join(choices)
-    return ""
-
-
-def read_toml(path: Path) -> tuple[dict[str, Any], str]:
-    """Read and parse a TOML file; every failure becomes a `ScenarioError`."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ScenarioError(path, [Problem("file not found")]) from None
-    except IsADirectoryError:
-        raise ScenarioError(path, [Problem("is a folder, not a scenario file")]) from None
-    except OSError as exc:
-        raise ScenarioError(path, [Problem(f"cannot be read: {exc.strerror}")]) from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ScenarioError(
-            path,
-            [
-                Problem(
-                    f"is {len(raw):,} bytes; a scenario file is at most {MAX_FILE_BYTES:,}",
-                    hint="is this really a scenario?",
-                )
-            ],
-        )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ScenarioError(
-            path,
-            [
-                Problem(
-                    f"is not UTF-8 text (byte 0x{raw[exc.start]:02x})",
-                    line=line,
-                    hint="save the file as UTF-8",
-                )
-            ],
-        ) from None
-    try:
-        return tomllib.loads(text), text
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        position = _TOML_POSITION.search(message)
-        line = int(position.group(1)) if position else None
-        message = _TOML_POSITION.sub("", message).strip()
-        raise ScenarioError(
-            path,
-            [
-                Problem(
-                    f"TOML syntax error: {message}",
-                    line=line,
-                    hint="see https://toml.io for the syntax",
-                )
-            ],
-        ) from None
-
-
-def _model_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The field names of the pydantic model reached by following `loc` from `model`."""
-    current: Any = model
-    for part in loc:
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return []
-        info = current.model_fields.get(str(part))
-        if info is None:
-            return []
-        annotation = info.annotation
-        candidates = [annotation, *getattr(annotation, "__args__", ())]
-        current = next(
-            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
-        )
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
-
-
-def _clean_loc(loc: tuple[Any, ...]) -> KeyPath:
-    """Drop pydantic's union-member tags (`str`, `dict[str,any]`, ...) from an error location."""
-    return tuple(
-        part
-        for part in loc
-        if isinstance(part, int)
-        or (
-            not re.search(r"[\[\]]|^(str|int|float|bool|constrained-\w+)$", str(part))
-            and not str(part)[:1].isupper()
-        )
-    )
-
-
-def _problems_from_validation(
-    exc: ValidationError, model: type[BaseModel]
-) -> list[tuple[KeyPath, str, str]]:
-    """Convert pydantic errors to (key path, message, hint), merging union alternatives."""
-    grouped: dict[KeyPath, list[str]] = {}
-    inputs: dict[KeyPath, Any] = {}
-    hints: dict[KeyPath, str] = {}
-    for error in exc.errors(include_url=False):
-        path = _clean_loc(error["loc"])
-        if error["type"] == "extra_forbidden":
-            fields = _model_fields(model, path[:-1])
-            grouped.setdefault(path, []).append(f"unknown key {path[-1]!r}")
-            hints[path] = _suggest(str(path[-1]), fields)
-            continue
-        message = error["msg"].removeprefix("Value error, ").replace("Input should be", "should be")
-        got = error.get("input")
-        if error["type"] not in ("missing", "value_error") and not isinstance(got, dict | list):
-            inputs[path] = got
-        if error["type"] == "literal_error" and isinstance(got, str):
-            choices = re.findall(r"'([^']*)'", error.get("ctx", {}).get("expected", ""))
-            hints[path] = _suggest(got, choices)
-        if message not in grouped.setdefault(path, []):
-            grouped[path].append(message)
-    deeper = {p[:n] for p in grouped for n in range(len(p))}
-    problems = []
-    for path, messages in grouped.items():
-        if path in deeper:
-            continue  # a union member matched deeper down: its error is the useful one
-        text = messages[0] + "".join(" or " + m.removeprefix("should be ") for m in messages[1:])
-        if path in inputs:
-            text += f", got {inputs[path]!r}"
-        problems.append((path, text, hints.get(path, "")))
-    return problems
-
-
 def _has_path(document: Any, path: KeyPath) -> bool:
     node = document
     for part in path:
@@ -246,6 +139,124 @@ def _has_path(document: Any, path: KeyPath) -> bool:
     return True
 
 
+def _blame(sets: list[Override], key: KeyPath) -> Override | None:
+    """The last `--set` that wrote `key` or a table above it."""
+    for item in reversed(sets):
+        if tuple(item.path) == key[: len(item.path)]:
+            return item
+    return None
+
+
+def _home_hint(key: str) -> str:
+    """For a stray top-level key: the table it belongs in, else the closest table name."""
+    fields = {
+        f"{section}.{name}": name
+        for section, model in _SECTIONS.items()
+        for name in model.model_fields
+    }
+    exact = [full for full, name in fields.items() if name.lower() == key.lower()]
+    close = exact or difflib.get_close_matches(key[:100], list(fields.values()), n=1, cutoff=0.8)
+    if not close:
+        return suggest(key, list(TOP_LEVEL_KEYS))
+    full = exact[0] if exact else next(f for f, n in fields.items() if n == close[0])
+    case = "; names are case-sensitive" if exact and fields[full] != key else ""
+    return f"did you mean {full!r}? it goes under [{full.split('.')[0]}]{case}"
+
+
+class _Found:
+    """Problems found so far, each once; one caused by a `--set` names it instead of a line."""
+
+    def __init__(self, lines: dict[KeyPath, int]) -> None:
+        self.lines = lines
+        self.items: list[Problem] = []
+        self._seen: set[tuple[str, str, int | None, str]] = set()
+
+    def add(
+        self, key: KeyPath, message: str, hint: str = "", cause: Override | None = None
+    ) -> None:
+        """Record a problem at `key`: at its line, or at the `--set` item `cause`."""
+        if cause is None:
+            item = Problem(message, render_path(key), find_line(self.lines, key), hint)
+        else:
+            where = f"--set {shown_item(cause.text)}: {render_path(key)}"
+            item = Problem(message, where, None, hint)
+        seen = (item.message, item.key, item.line, item.hint)
+        if seen not in self._seen:
+            self._seen.add(seen)
+            self.items.append(item)
+
+    def extend(self, items: list[Problem]) -> None:
+        """Record problems made elsewhere (malformed `--set` items)."""
+        self.items.extend(items)
+
+    def raise_if_any(self, path: Path) -> None:
+        """Raise a `ScenarioError` listing the problems (at most `MAX_PROBLEMS`), if any."""
+        if not self.items:
+            return
+        items = self.items[:MAX_PROBLEMS]
+        if len(self.items) > MAX_PROBLEMS:
+            more = len(self.items) - MAX_PROBLEMS
+            items.append(Problem(f"and {more:,} more problems", hint="fix these first"))
+        raise ScenarioError(path, items)
+
+
+def _check_top_level(document: dict[str, Any], found: _Found) -> None:
+    for key, value in document.items():
+        if key in TOP_LEVEL_KEYS:
+            continue
+        if isinstance(value, dict) or (
+            isinstance(value, list) and value and all(isinstance(v, dict) for v in value)
+        ):
+            found.add((key,), f"unknown table {shown(key)}", suggest(key, list(TOP_LEVEL_KEYS)))
+        else:
+            found.add((key,), f"unknown key {shown(key)}", _home_hint(key))
+
+
+def _apply_document_sets(document: dict[str, Any], sets: list[Override], found: _Found) -> None:
+    """Apply `--set scenario.*` and `--set variants.NAME.*` to the file's document."""
+    named = document.get("variants")
+    names = list(named) if isinstance(named, dict) else []
+    for item in sets:
+        if item.path[0] == "variants" and len(item.path) > 1:
+            name = item.path[1]
+            if name not in names and not (name == DEFAULT_VARIANT and not names):
+                hint = suggest(name, names)
+                found.add(("variants", name), f"no variant named {shown(name)}", hint, item)
+                continue
+        if item.path[0] in ("scenario", "variants"):
+            if not isinstance(document.get(item.path[0]), dict):
+                document[item.path[0]] = {}
+            set_path(document, item.path, item.value)
+
+
+def _check_variant_names(names: list[str], found: _Found) -> list[str]:
+    """Report odd names and names that differ only in case; return the usable ones."""
+    usable: list[str] = []
+    lowered: dict[str, str] = {}
+    for name in names:
+        where: KeyPath = ("variants", name)
+        if not VARIANT_NAME.fullmatch(name):
+            found.add(
+                where,
+                f"variant name {ascii(name)[:70]} is not allowed: use 1 to 64 letters (A-Z, a-z),"
+                " digits, '_' or '-', starting with a letter or digit",
+                "a dot would clash with repeat names such as adam.r2"
+                if VARIANT_NAME.fullmatch(name.replace(".", "_"))
+                else "rename the table, e.g. [variants.bn_05]",
+            )
+            continue
+        other = lowered.setdefault(name.lower(), name)
+        if other != name:
+            found.add(
+                where,
+                f"variant names {other!r} and {name!r} differ only in case",
+                "their run folders would be one folder on macOS or Windows: rename one",
+            )
+            continue
+        usable.append(name)
+    return usable
+
+
 def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scenario:
     """Load, merge and validate a scenario file.
 
@@ -254,73 +265,70 @@ def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scena
         overrides: `--set key=value` items, values parsed as TOML.
 
     Raises:
-        ScenarioError: listing every problem found, each with its key and line.
+        ScenarioError: listing every problem found, each with its key and line (or `--set`).
     """
     path = Path(path)
     document, text = read_toml(path)
-    lines = line_index(text)
-    problems: list[Problem] = []
+    found = _Found(line_index(text))
+    _check_top_level(document, found)
 
-    def problem(key: KeyPath, message: str, hint: str = "") -> None:
-        item = Problem(message, key=render_path(key), line=find_line(lines, key), hint=hint)
-        if item not in problems:
-            problems.append(item)
-
-    for key in document:
-        if key not in TOP_LEVEL_KEYS:
-            problem((key,), f"unknown table {key!r}", _suggest(key, list(TOP_LEVEL_KEYS)))
-
-    parsed_sets, set_problems = parse_overrides(list(overrides or []))
-    problems.extend(set_problems)
-    for key_path, value in parsed_sets:
-        if key_path[0] == "variants":
-            set_path(document, key_path, value)
+    sets, set_problems = parse_overrides(list(overrides or []))
+    found.extend(set_problems)
+    _apply_document_sets(document, sets, found)
+    document_sets = [s for s in sets if s.path[0] in ("scenario", "variants")]
+    base_sets = [s for s in sets if s.path[0] not in ("scenario", "variants")]
 
     meta = ScenarioMeta()
+    raw_meta = document.get("scenario", {})
     try:
-        meta = ScenarioMeta.model_validate(document.get("scenario", {}))
+        meta = ScenarioMeta.model_validate(raw_meta)
     except ValidationError as exc:
-        for key, message, hint in _problems_from_validation(exc, ScenarioMeta):
-            problem(("scenario", *key), message, hint)
+        for key, message, hint in problems_from_validation(exc, ScenarioMeta, raw_meta):
+            full = ("scenario", *key)
+            found.add(full, message, hint, _blame(document_sets, full))
 
     raw_variants = document.get("variants", {})
     if not isinstance(raw_variants, dict):
-        problem(("variants",), "must be a table of [variants.NAME] tables")
+        cause = _blame(document_sets, ("variants",))
+        found.add(("variants",), "must be a table of [variants.NAME] tables", "", cause)
         raw_variants = {}
+    if len(raw_variants) > MAX_VARIANTS:
+        found.add(("variants",), f"has {len(raw_variants):,} variants; at most {MAX_VARIANTS:,}")
+        found.raise_if_any(path)
     if not raw_variants:
         raw_variants = {DEFAULT_VARIANT: {}}
-    base = {k: v for k, v in document.items() if k not in ("scenario", "variants")}
+    base = {k: v for k, v in document.items() if k in TOP_LEVEL_KEYS}
+    base.pop("scenario", None)
+    base.pop("variants", None)
 
     schema: type[BaseModel] = DescentVariant if "descent" in document else VariantConfig
     variants: dict[str, Any] = {}
     resolved: dict[str, dict[str, Any]] = {}
-    for name, override in raw_variants.items():
+    for name in _check_variant_names(list(raw_variants), found):
         where: KeyPath = ("variants", name)
-        if not VARIANT_NAME.match(name):
-            problem(
-                where,
-                f"variant name {name!r} may use only letters, digits, '_', '-', '.'",
-                "rename the table, e.g. [variants.bn_05]",
-            )
-            continue
+        override = raw_variants[name]
         if not isinstance(override, dict):
-            problem(where, "must be a table", f"write [variants.{name}] and keys under it")
+            cause = _blame(document_sets, where)
+            found.add(where, "must be a table", f"write [variants.{name}] and keys under it", cause)
             continue
         merged = deep_merge(base, override)
-        for key_path, value in parsed_sets:
-            if key_path[0] != "variants":
-                set_path(merged, key_path, value)
+        for item in base_sets:
+            set_path(merged, item.path, item.value)
         try:
             variants[name] = schema.model_validate(merged)
             resolved[name] = merged
         except ValidationError as exc:
-            for key, message, hint in _problems_from_validation(exc, schema):
-                problem((*where, *key) if _has_path(override, key) else key, message, hint)
+            for key, message, hint in problems_from_validation(exc, schema, merged):
+                cause = _blame(base_sets, key)
+                in_variant = cause is None and _has_path(override, key)
+                if cause is None:
+                    cause = _blame(document_sets, (*where, *key))
+                    in_variant = in_variant or cause is not None
+                found.add((*where, *key) if in_variant else key, message, hint, cause)
 
-    if problems:
-        raise ScenarioError(path, problems)
+    found.raise_if_any(path)
     tables = {n: t for n, t in raw_variants.items() if isinstance(t, dict)}
-    return Scenario(path, meta, variants, resolved, tuple(overrides or ()), tables, lines)
+    return Scenario(path, meta, variants, resolved, tuple(overrides or ()), tables, found.lines)
 
 
 def resolved_document(scenario: Scenario, variant: str) -> dict[str, Any]:

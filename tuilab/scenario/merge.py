@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import copy
+import re
 import tomllib
-from typing import Any
+from typing import Any, NamedTuple
 
 from tuilab.errors import Problem
+
+_KEY_PART = re.compile(r"[A-Za-z0-9_\-]+")
+MAX_VALUE_CHARS = 10_000
+
+
+class Override(NamedTuple):
+    """One `--set` item: as given, its key path, and its value."""
+
+    text: str
+    path: list[str]
+    value: Any
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -20,22 +32,38 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
+def shown_item(text: str) -> str:
+    """A `--set` item for a message: as typed, or escaped when it holds unprintable characters."""
+    text = text if len(text) <= 80 else text[:80] + "…"
+    return text if text.isprintable() else ascii(text)
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Parse `key.path=value`; the value is TOML, or a bare string when it is not valid TOML.
 
     Raises:
-        ValueError: when there is no `=` or the key is empty.
+        ValueError: when there is no `=`, or the key is not dotted letters, digits, `_`, `-`.
     """
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ValueError(f"--set expects key=value, got {text!r}")
+        raise ValueError("expects key=value")
+    parts = [part.strip() for part in key.split(".")]
+    for part in parts:
+        if not _KEY_PART.fullmatch(part):
+            raise ValueError(
+                f"key part {part[:40]!r} is not a plain key: letters, digits, '_' and '-', "
+                "joined by '.' (a list is set whole)"
+            )
     raw = raw.strip()
+    if len(raw) > MAX_VALUE_CHARS:
+        raise ValueError(f"the value is over {MAX_VALUE_CHARS:,} characters")
     try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    return key.split("."), value
+        parsed = tomllib.loads(f"v = {raw}")
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError):
+        parsed = {}
+    value = parsed["v"] if list(parsed) == ["v"] else raw
+    return parts, value
 
 
 def set_path(document: dict[str, Any], path: list[str], value: Any) -> None:
@@ -50,13 +78,17 @@ def set_path(document: dict[str, Any], path: list[str], value: Any) -> None:
     node[path[-1]] = value
 
 
-def parse_overrides(items: list[str]) -> tuple[list[tuple[list[str], Any]], list[Problem]]:
-    """Parse every `--set`; return the parsed pairs and a problem for each malformed one."""
-    parsed: list[tuple[list[str], Any]] = []
+def parse_overrides(items: list[str]) -> tuple[list[Override], list[Problem]]:
+    """Parse every `--set`; return the parsed items and a problem for each malformed one."""
+    parsed: list[Override] = []
     problems: list[Problem] = []
     for item in items:
         try:
-            parsed.append(parse_override(item))
+            path, value = parse_override(item)
         except ValueError as exc:
-            problems.append(Problem(str(exc), key="--set", hint="e.g. --set fit.epochs=2"))
+            problems.append(
+                Problem(str(exc), key=f"--set {shown_item(item)}", hint="e.g. --set fit.epochs=2")
+            )
+            continue
+        parsed.append(Override(item, path, value))
     return parsed, problems
