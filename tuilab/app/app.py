@@ -40,7 +40,7 @@ class TuilabApp(App[int]):
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("q", "request_quit", "Quit", id="app.quit"),
         Binding("ctrl+c", "request_quit", "Quit", show=False, priority=True, id="app.ctrl_c"),
-        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("question_mark", "help", "Keys", id="app.help"),
     ]
     """Global keys; the footer shows each screen's own keys beside these."""
 

@@ -56,7 +56,7 @@ def summary(path: Path, variants: list[str], overrides: list[str], out: Console)
     models = check_scenario(scenario)
     out.print(Text.assemble(plain(scenario.name, "bold"), plain(f" ({path})")), highlight=False)
     for name, model in models.items():
-        out.print(summary_table(summarize(model), title=f"variant {name}"))
+        out.print(summary_table(summarize(model), title=f"variant {name}", width=out.width))
         bn = batchnorm_state(model)
         if bn:
             out.print(plain(f"  BatchNormalization layers: {', '.join(bn)}"), highlight=False)

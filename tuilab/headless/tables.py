@@ -13,6 +13,7 @@ from rich.text import Text
 
 from tuilab.model.summary import ModelSummary
 from tuilab.presentation.columns import (
+    LAYER_COLUMNS,
     RESULT_COLUMNS,
     Column,
     ResultRow,
@@ -21,8 +22,7 @@ from tuilab.presentation.columns import (
     sort_rows,
     variant_rows,
 )
-from tuilab.presentation.numbers import format_shape
-from tuilab.presentation.text import clean, plain
+from tuilab.presentation.text import clean
 from tuilab.runtime.results import ResultsBook
 
 STATUS_STYLE = {
@@ -81,21 +81,13 @@ def results_table(book: ResultsBook, width: int = 120) -> Table:
     return table
 
 
-def summary_table(summary: ModelSummary, title: str = "") -> Table:
+def summary_table(summary: ModelSummary, title: str = "", width: int = 120) -> Table:
     """The Keras-style layer table with totals in the caption."""
-    table = Table(title=clean(title) or None, title_justify="left", expand=False)
-    table.add_column("Layer", overflow="fold")
-    table.add_column("Type", overflow="fold")
-    table.add_column("Output shape", no_wrap=True)
-    table.add_column("Params", justify="right", no_wrap=True)
-    for row in summary.rows:
-        table.add_row(
-            plain(row.name), plain(row.type), format_shape(row.output_shape), f"{row.params:,}"
-        )
-    table.caption = (
-        f"Total params: {summary.total:,}  Trainable: {summary.trainable:,}  "
+    table = spec_table(title, LAYER_COLUMNS, summary.rows, width)
+    totals = f"Total params: {summary.total:,}  Trainable: {summary.trainable:,}  " + (
         f"Non-trainable: {summary.non_trainable:,}"
     )
+    table.caption = "\n".join(filter(None, [totals, table.caption or ""]))
     table.caption_justify = "left"
     return table
 

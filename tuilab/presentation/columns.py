@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from tuilab.presentation.numbers import format_delta, format_mean_std, format_rate
+from tuilab.model.summary import LayerRow, ModelSummary
+from tuilab.presentation.numbers import format_delta, format_mean_std, format_rate, format_shape
 from tuilab.presentation.text import clean
 from tuilab.runtime.results import ResultsBook, TrialResult
 from tuilab.runtime.run_folder import RunInfo
@@ -288,3 +289,26 @@ RUN_COLUMNS: tuple[Column[RunInfo], ...] = (
     ),
 )
 """`tuilab runs` and the app's stored-runs list: the best trial by validation, its test beside."""
+
+
+LAYER_COLUMNS: tuple[Column[LayerRow], ...] = (
+    Column("name", "Layer", lambda r: clean(r.name), lambda r: _text_key(r.name), 0, False),
+    Column("type", "Type", lambda r: clean(r.type), lambda r: _text_key(r.type), 2, False),
+    Column(
+        "output_shape",
+        "Output shape",
+        lambda r: format_shape(r.output_shape),
+        lambda r: (0, len(r.output_shape)),
+        1,
+    ),
+    Column("params", "Params", lambda r: f"{r.params:,}", lambda r: (0, r.params), 0),
+)
+"""The Keras-style layer table (`tuilab summary` and the app's Layers tab)."""
+
+
+def layer_totals(summary: ModelSummary) -> str:
+    """`total 35,570 · trainable 35,330 · non-trainable 240`."""
+    return (
+        f"total {summary.total:,} · trainable {summary.trainable:,} · "
+        f"non-trainable {summary.non_trainable:,}"
+    )

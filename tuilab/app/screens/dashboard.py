@@ -45,14 +45,14 @@ class DashboardScreen(Screen):
 
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("s", "stop", "Stop", id="dashboard.stop"),
-        Binding("e", "stop_after_epoch", "Stop after epoch", id="dashboard.stop_after_epoch"),
-        Binding("h", "halve_lr", "Halve lr", id="dashboard.halve_lr"),
-        Binding("k", "checkpoint", "Checkpoint", id="dashboard.checkpoint"),
-        Binding("r", "rerun", "Rerun variant", id="dashboard.rerun"),
-        Binding("n", "next_tab", "Next tab", id="dashboard.next_tab"),
-        Binding("p", "previous_tab", "Prev tab", id="dashboard.previous_tab"),
+        Binding("e", "stop_after_epoch", "Stop@epoch", id="dashboard.stop_after_epoch"),
+        Binding("h", "halve_lr", "lr÷2", id="dashboard.halve_lr"),
+        Binding("k", "checkpoint", "Checkpoint", show=False, id="dashboard.checkpoint"),
+        Binding("r", "rerun", "Rerun", id="dashboard.rerun"),
+        Binding("n", "next_tab", "Tab", id="dashboard.next_tab"),
+        Binding("p", "previous_tab", "Prev tab", show=False, id="dashboard.previous_tab"),
         Binding("m", "next_metric", "Metric", id="dashboard.next_metric"),
-        Binding("space", "toggle_visible", "Hide/show", id="dashboard.toggle_visible"),
+        Binding("space", "toggle_visible", "Hide/show", show=False, id="dashboard.toggle_visible"),
         Binding("t", "toggle_train", "Train curve", show=False, id="dashboard.toggle_train"),
         Binding("v", "toggle_validation", "Val curve", show=False, id="dashboard.toggle_val"),
         Binding("g", "toggle_log", "Log scale", show=False, id="dashboard.toggle_log"),
@@ -60,9 +60,12 @@ class DashboardScreen(Screen):
         Binding("greater_than_sign", "bn_layer(1)", "BN layer", show=False, id="dashboard.bn_next"),
         Binding("o", "sort_results", "Sort", show=False, id="dashboard.sort"),
         Binding("c", "compare", "Compare", id="dashboard.compare"),
-        Binding("escape", "back", "Back", id="dashboard.back"),
+        Binding("escape", "back", "Back", show=False, id="dashboard.back"),
     ]
-    """Keys; ids let users remap them. Steering keys work only while training runs."""
+    """Keys; ids let users remap them. Steering keys work only while training runs.
+
+    The footer shows only what fits at 80 columns beside the app's `q` Quit and `?` Keys;
+    `?` lists every key."""
 
     def __init__(
         self,
@@ -103,8 +106,9 @@ class DashboardScreen(Screen):
                     yield RichLog(
                         id="event-log", wrap=True, markup=False, max_lines=2000, min_width=20
                     )
-                with TabPane("Results", id="results"):
+                with TabPane("Results", id="results"), Vertical():
                     yield ResultsTable(id="results-table")
+                    yield Static(id="results-note")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -206,7 +210,9 @@ class DashboardScreen(Screen):
         elif part == "batchnorm":
             self.query_one(BatchNormView).show(trial, self.state.batchnorm.get(trial or "", []))
         elif part == "results":
-            self.query_one(ResultsTable).update_from(self.state)
+            dropped = self.query_one(ResultsTable).update_from(self.state)
+            note = f"too narrow for: {', '.join(dropped)} (o sorts)" if dropped else "o sorts"
+            self.query_one("#results-note", Static).update(note)
         elif part == "events":
             self._append_lines()
 
@@ -225,6 +231,11 @@ class DashboardScreen(Screen):
         where = self.state.run_dirs[-1] if self.state.run_dirs else "not stored"
         status = "training…" if self.running else (self.state.book.status or "")
         return f"{clean(self.state.scenario)}\n{self.state.device}\n{status}\n{Path(where).name}"
+
+    @on(ResultsTable.Refit)
+    def _refit_results(self) -> None:
+        self._dirty.add("results")
+        self._redraw()
 
     @on(TabbedContent.TabActivated)
     def _on_tab(self, event: TabbedContent.TabActivated) -> None:

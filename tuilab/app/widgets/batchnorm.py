@@ -34,6 +34,8 @@ class BatchNormView(Vertical):
     """Pick a BatchNormalization layer with < and >; initial vs now per channel; sparklines.
 
     The sparklines show each variable's channel mean from the initial state to the last epoch.
+    The channel table shows each variable now, its initial value in the header (`gamma 1→`)
+    when every channel started alike, so all four fit at 80x24; flags come last.
     """
 
     DEFAULT_CSS = """
@@ -55,9 +57,7 @@ class BatchNormView(Vertical):
         yield DataTable(id="bn-table", cursor_type="row")
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for column in ("ch", "flags", "gamma", "beta", "mov mean", "mov var"):
-            table.add_column(column, key=column)
+        self.query_one(DataTable).add_column("ch", key="ch")
 
     def cycle(self, step: int, layers: list[str]) -> None:
         """Move to the next or previous BatchNormalization layer."""
@@ -90,13 +90,32 @@ class BatchNormView(Vertical):
                 label = f"{SHORT[name]} {format_value(series[-1])}"
                 self.query_one(f"#bn-label-{name}", Label).update(label)
         channels = len(last.get("gamma") or last.get("moving_mean") or [])
+        table.clear(columns=True)
+        table.add_column("ch", key="ch")
+        for name in VARIABLES:
+            table.add_column(column_header(name, first.get(name, [])), key=name)
+        table.add_column("flags", key="flags")
         for channel in range(channels):
-            cells = [str(channel), health_flags(last, channel)]
+            cells = [str(channel)]
             for name in VARIABLES:
-                before, now = first.get(name, []), last.get(name, [])
-                if channel < len(now):
-                    start = f"{before[channel]:.3g}" if channel < len(before) else "?"
-                    cells.append(f"{start}→{now[channel]:.3g}")
-                else:
-                    cells.append("-")
-            table.add_row(*cells)
+                cells.append(channel_cell(first.get(name, []), last.get(name, []), channel))
+            cells.append(health_flags(last, channel))
+            table.add_row(*cells, key=str(channel))
+
+
+def _uniform(values: list[float]) -> bool:
+    return bool(values) and all(v == values[0] for v in values)
+
+
+def column_header(name: str, initial: list[float]) -> str:
+    """`gamma 1→` when every channel started at one value (the usual case), else `gamma`."""
+    return f"{SHORT[name]} {format_value(initial[0])}→" if _uniform(initial) else SHORT[name]
+
+
+def channel_cell(initial: list[float], now: list[float], channel: int) -> str:
+    """The value now; `initial→now` only where channels started at different values."""
+    if channel >= len(now):
+        return "-"
+    if _uniform(initial) or channel >= len(initial):
+        return format_value(now[channel])
+    return f"{format_value(initial[channel])}→{format_value(now[channel])}"

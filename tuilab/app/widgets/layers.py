@@ -1,4 +1,4 @@
-"""The Keras-style layer table of the selected trial."""
+"""The Keras-style layer table of the selected trial (the shared `LAYER_COLUMNS`)."""
 
 from __future__ import annotations
 
@@ -6,33 +6,29 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from tuilab.app.widgets.results import fill_spec_table
 from tuilab.model.summary import ModelSummary
-from tuilab.presentation.numbers import format_shape
+from tuilab.presentation.columns import LAYER_COLUMNS, fit_columns, layer_totals
+from tuilab.presentation.text import clean
 
 
 class LayersView(Vertical):
-    """Layer, type, output shape, parameters; totals underneath."""
+    """Layer, type, output shape, parameters; totals underneath (wrapped, never cut)."""
 
     def compose(self) -> ComposeResult:
         yield DataTable(id="layers-table", cursor_type="row")
         yield Static(id="layers-totals")
 
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for column in ("Layer", "Type", "Output shape", "Params"):
-            table.add_column(column, key=column)
-
     def show(self, trial: str | None, summary: ModelSummary | None) -> None:
         """Show one trial's table (or a hint when nothing is selected yet)."""
         table = self.query_one(DataTable)
-        table.clear()
         totals = self.query_one("#layers-totals", Static)
         if summary is None:
+            fill_spec_table(table, LAYER_COLUMNS, [])
             totals.update("No variant selected yet.")
             return
-        for row in summary.rows:
-            table.add_row(row.name, row.type, format_shape(row.output_shape), f"{row.params:,}")
-        totals.update(
-            f"{trial}: total {summary.total:,} · trainable {summary.trainable:,} · "
-            f"non-trainable {summary.non_trainable:,}"
-        )
+        width = self.size.width or self.app.size.width
+        kept, dropped = fit_columns(LAYER_COLUMNS, summary.rows, width, padding=2)
+        fill_spec_table(table, kept, summary.rows)
+        note = f"\ntoo narrow for: {', '.join(c.header for c in dropped)}" if dropped else ""
+        totals.update(f"{clean(trial)}: {layer_totals(summary)}{note}")

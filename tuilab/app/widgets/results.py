@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual.message import Message
 from textual.widgets import DataTable
 
 from tuilab.app.run_state import RunState
@@ -17,6 +18,7 @@ from tuilab.presentation.columns import (
     Column,
     ResultRow,
     Row,
+    fit_columns,
     sort_rows,
     trial_row,
 )
@@ -52,17 +54,30 @@ class ResultsTable(DataTable):
         self.rows_shown: list[ResultRow] = []
         fill_spec_table(self, self.COLUMNS, [])
 
-    def update_from(self, state: RunState) -> None:
-        """Rebuild the rows (a few dozen at most) under the chosen sort."""
+    def update_from(self, state: RunState) -> list[str]:
+        """Rebuild the rows under the chosen sort, with the columns that fit; return the rest.
+
+        Columns are dropped whole, by priority, so no number is ever cut at 80x24.
+        """
         rows = [trial_row(state.book.trials[t]) for t in state.trials if t in state.book.trials]
         self.rows_shown = sort_rows(rows, self.COLUMNS[self.sort_index])
-        fill_spec_table(self, self.COLUMNS, self.rows_shown)
+        width = self.size.width or self.app.size.width
+        kept, dropped = fit_columns(self.COLUMNS, self.rows_shown, width, padding=2)
+        fill_spec_table(self, kept, self.rows_shown)
+        return [c.header for c in dropped]
 
     def cycle_sort(self, state: RunState) -> str:
-        """Sort by the next column; return its header."""
+        """Sort by the next column (shown or not); return its header."""
         self.sort_index = (self.sort_index + 1) % len(self.COLUMNS)
         self.update_from(state)
         return self.COLUMNS[self.sort_index].header
+
+    def on_resize(self) -> None:
+        """Refit the columns to the new width (the screen redraws from its state)."""
+        self.post_message(self.Refit())
+
+    class Refit(Message):
+        """The table's width changed: its owner should call `update_from` again."""
 
     def cell_text(self, row: int, key: str) -> str:
         """The text shown in a row under the column `key` (what a user reads there)."""
