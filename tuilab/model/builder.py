@@ -49,10 +49,9 @@ def _create(plan: LayerPlan) -> Any:
     try:
         return instantiate("layers", {"type": plan.type, **plan.args})
     except KerasLookupError as exc:
-        key = _layer_key(plan) + ((exc.argument,) if exc.argument else ())
-        raise BuildError(key, str(exc), exc.hint) from None
+        raise BuildError(_layer_key(plan) + exc.key, str(exc), exc.hint) from None
     except (TypeError, ValueError) as exc:
-        raise BuildError(_layer_key(plan), f"{plan.type}: {exc}") from None
+        raise BuildError(_layer_key(plan), f"{plan.type}: {_first_line(exc)}") from None
 
 
 def build_model(config: VariantConfig, input_shape: tuple[int, ...], classes: int) -> Any:

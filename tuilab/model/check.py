@@ -9,7 +9,7 @@ from tuilab.data.preprocess import input_shape_for
 from tuilab.data.sources import spec_for
 from tuilab.errors import Problem, ScenarioError
 from tuilab.model.builder import BuildError, build_model
-from tuilab.model.compile import check_metrics, make_callbacks, make_loss, make_optimizer
+from tuilab.model.compile import check_callbacks, check_metrics, make_loss, make_optimizer
 from tuilab.scenario.descent import DescentConfig
 from tuilab.scenario.loader import Scenario
 from tuilab.scenario.schema import VariantConfig
@@ -26,7 +26,8 @@ def check_variant(config: VariantConfig) -> tuple[Any, list[BuildError]]:
         lambda: make_optimizer(config.compile.optimizer),
         lambda: make_loss(config.compile.loss),
         lambda: check_metrics(config.compile.metrics),
-        lambda: make_callbacks(config.callbacks),
+        lambda: check_callbacks(config.callbacks),
+        lambda: _check_together(config),
     )
     for check in checks:
         try:
@@ -51,6 +52,30 @@ def check_variant(config: VariantConfig) -> tuple[Any, list[BuildError]]:
 
 
 __all__ = ["BuildError", "check_scenario", "check_variant"]
+
+
+def _check_together(config: VariantConfig) -> None:
+    """Callbacks that need something of the optimizer (keyed at the optimizer, which variants
+    usually change)."""
+    optimizer = config.compile.optimizer
+    spec = optimizer if isinstance(optimizer, dict) else {}
+    scheduled = isinstance(spec.get("learning_rate"), dict)
+    for index, callback in enumerate(config.callbacks):
+        kind = callback.get("type")
+        if kind == "SwapEMAWeights" and spec.get("use_ema") is not True:
+            raise BuildError(
+                ("compile", "optimizer"),
+                f"callbacks[{index}] SwapEMAWeights needs an optimizer that keeps a moving "
+                "average of the weights",
+                'e.g. compile.optimizer = { type = "Adam", use_ema = true }',
+            )
+        if kind == "ReduceLROnPlateau" and scheduled:
+            raise BuildError(
+                ("compile", "optimizer", "learning_rate"),
+                f"callbacks[{index}] ReduceLROnPlateau cannot change a learning rate that "
+                "follows a schedule",
+                "remove the callback or give learning_rate a number",
+            )
 
 
 def check_descent(config: DescentConfig) -> list[BuildError]:
