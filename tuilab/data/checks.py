@@ -80,11 +80,9 @@ def _at(loaded: Loaded, key: str, index: int) -> tuple[str, int]:
 def _check_numeric(loaded: Loaded, key: str) -> None:
     array = loaded.arrays[key]
     if array.dtype.kind not in "biuf":
-        what = _KINDS.get(array.dtype.kind, f"dtype {array.dtype}")
-        raise DataError(
-            f"{_where(loaded, key)} holds {what} (dtype {array.dtype}); images and labels "
-            "must be numbers"
-        )
+        kind = _KINDS.get(array.dtype.kind)
+        what = f"{kind} (dtype {array.dtype})" if kind else f"values of dtype {array.dtype}"
+        raise DataError(f"{_where(loaded, key)} holds {what}; images and labels must be numbers")
     if array.ndim == 0:
         raise DataError(
             f"{_where(loaded, key)} is a single value (a 0-d array), not one entry per image"
@@ -146,7 +144,7 @@ def _check_labels(loaded: Loaded, key: str, labels: np.ndarray, classes: int) ->
             index = int(np.argmin(whole))
             where, local = _at(loaded, key, index)
             value = labels[index]
-            reason = "is not a whole number" if np.isfinite(value) else "is not a number"
+            reason = "is not a whole number" if np.isfinite(value) else "is not a finite number"
             raise DataError(
                 f"{where}: label {value} at index {local} {reason} (labels are class indices "
                 f"0..{classes - 1})"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import plotext
 
+from tuilab.presentation.numbers import format_value
 from tuilab.runtime.curves import Curve
 
 
@@ -120,20 +121,40 @@ def chart_title(metric: str, series: list[Series], options: ChartOptions) -> tup
 
 
 def draw_curves(plt: object, curves: dict[str, Curve], options: ChartOptions) -> None:
-    """Draw on `plt` (the plotext module or a widget's figure)."""
+    """Draw on `plt` (the plotext module or a widget's figure).
+
+    A log scale is drawn as log10 values on a linear axis with labelled ticks: plotext's own
+    log scale transforms the stored data in place at every build, so a second render (a
+    resize) would take the log of a log and raise.
+    """
     plt.clear_data()
     series = chart_series(curves, options)
     title, log = chart_title(options.metric, series, options)
-    plt.yscale("log" if log else "linear")
+    plt.yscale("linear")
     plt.title(title)
     plt.xlabel("epoch")
     if not series:
         return
+    if log:
+        series = [
+            Series(s.label, s.xs, [math.log10(y) for y in s.ys], s.key, s.marker) for s in series
+        ]
+        ticks = log_ticks([y for s in series for y in s.ys])
+        plt.yticks(ticks, [format_value(10**t) for t in ticks])
     for line in series:
         extra = {"color": options.colors[line.key]} if line.key in options.colors else {}
         plt.plot(line.xs, line.ys, label=line.label or None, marker=line.marker, **extra)
     if options.markers:
         _draw_markers(plt, curves, options)
+
+
+def log_ticks(values: list[float], count: int = 5) -> list[float]:
+    """Evenly spaced tick positions over log10 values (at least two)."""
+    low, high = min(values), max(values)
+    if high - low < 1e-12:
+        return [low]
+    step = (high - low) / (count - 1)
+    return [low + step * index for index in range(count)]
 
 
 def _draw_markers(plt: object, curves: dict[str, Curve], options: ChartOptions) -> None:

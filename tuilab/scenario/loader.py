@@ -170,6 +170,7 @@ class _Found:
         self.lines = lines
         self.items: list[Problem] = []
         self._seen: set[tuple[str, str, int | None, str]] = set()
+        self.stopped = False
 
     def add(
         self, key: KeyPath, message: str, hint: str = "", cause: Override | None = None
@@ -185,6 +186,11 @@ class _Found:
             self._seen.add(seen)
             self.items.append(item)
 
+    @property
+    def full(self) -> bool:
+        """Whether enough problems are known to stop looking for more."""
+        return len(self.items) >= MAX_PROBLEMS
+
     def extend(self, items: list[Problem]) -> None:
         """Record problems made elsewhere (malformed `--set` items)."""
         self.items.extend(items)
@@ -197,6 +203,8 @@ class _Found:
         if len(self.items) > MAX_PROBLEMS:
             more = len(self.items) - MAX_PROBLEMS
             items.append(Problem(f"and {more:,} more problems", hint="fix these first"))
+        if self.stopped:
+            items.append(Problem("checking stopped there", hint="fix these first"))
         raise ScenarioError(path, items)
 
 
@@ -305,6 +313,9 @@ def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scena
     variants: dict[str, Any] = {}
     resolved: dict[str, dict[str, Any]] = {}
     for name in _check_variant_names(list(raw_variants), found):
+        if found.full:
+            found.stopped = True
+            break
         where: KeyPath = ("variants", name)
         override = raw_variants[name]
         if not isinstance(override, dict):

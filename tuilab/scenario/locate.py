@@ -17,7 +17,7 @@ KeyPath = tuple[str | int, ...]
 
 _BARE = re.compile(r"[A-Za-z0-9_\-]+")
 _BARE_DOTTED = re.compile(r"[A-Za-z0-9_\-]++(?:[ \t]*+\.[ \t]*+[A-Za-z0-9_\-]++)*+")
-_PART = r"(?:[A-Za-z0-9_\-]++|\"[^\"\\\n]*+\"|'[^'\n]*+')"
+_PART = r"(?:[A-Za-z0-9_\-]++|\"(?:[^\"\\\n]|\\[btnfr\"\\]|\\u[0-9A-Fa-f]{4})*+\"|'[^'\n]*+')"
 _SIMPLE_DOTTED = re.compile(rf"{_PART}(?:[ \t]*+\.[ \t]*+{_PART})*+")
 _SIMPLE_PART = re.compile(_PART)
 _STRING = re.compile(r"\"(?:[^\"\\\n]|\\.)*+\"?|'[^'\n]*+'?")
@@ -38,13 +38,19 @@ def _parse_key(text: str) -> list[str] | None:
     if _BARE_DOTTED.fullmatch(text):
         return [part.strip() for part in text.split(".")]
     if _SIMPLE_DOTTED.fullmatch(text):
-        parts = _SIMPLE_PART.findall(text)
-        return [part[1:-1] if part[0] in "\"'" else part for part in parts]
+        return [_unquote(part) for part in _SIMPLE_PART.findall(text)]
     try:
         node: Any = tomllib.loads(f"{text} = 0")
     except (tomllib.TOMLDecodeError, RecursionError, ValueError):
         return None
     return _single_path(node)
+
+
+def _unquote(part: str) -> str:
+    """A bare key, a literal `'key'`, or a basic `"key"` with JSON-compatible escapes."""
+    if part[0] == "'":
+        return part[1:-1]
+    return json.loads(part) if part[0] == '"' else part
 
 
 def _single_path(node: Any) -> list[str]:

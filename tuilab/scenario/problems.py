@@ -7,6 +7,7 @@ so a control character or a terminal escape sequence in a hostile file is never 
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from typing import Any
 
@@ -16,6 +17,8 @@ from tuilab.scenario.locate import KeyPath
 
 MAX_SHOWN = 60
 """Characters of a user's name or value shown in a message."""
+MAX_ERRORS = 200
+"""Pydantic errors converted per validation; a file with more shows the first ones."""
 
 
 def shown(value: Any, limit: int = MAX_SHOWN) -> str:
@@ -26,8 +29,13 @@ def shown(value: Any, limit: int = MAX_SHOWN) -> str:
     return text[:limit] + "…" + (text[0] if text[0] in "'\"" else "")
 
 
-def suggest(word: str, choices: list[str]) -> str:
+def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
     """A 'did you mean' hint: a name that differs only in case first, then a close one."""
+    return _suggest(word[:101], tuple(choices))
+
+
+@functools.lru_cache(maxsize=1024)
+def _suggest(word: str, choices: tuple[str, ...]) -> str:
     if len(word) > 100:
         return "valid: " + ", ".join(choices) if 0 < len(choices) <= 12 else ""
     lowered = {c.lower(): c for c in choices}
@@ -102,7 +110,7 @@ def problems_from_validation(
     grouped: dict[KeyPath, list[str]] = {}
     inputs: dict[KeyPath, Any] = {}
     hints: dict[KeyPath, str] = {}
-    for error in exc.errors(include_url=False):
+    for error in exc.errors(include_url=False)[:MAX_ERRORS]:
         kind = error["type"]
         path = clean_loc(
             tuple(error["loc"]), data, keep_last=kind in ("missing", "extra_forbidden")

@@ -13,8 +13,8 @@ from tuilab.presentation.text import clean
 STATUS_STYLE = {"finished": "green", "failed": "red", "stopped": "yellow", "running": "bold"}
 STATUS_GLYPH = {"finished": "✓", "failed": "✗", "stopped": "■", "running": "▶", "waiting": "…"}
 """One character per state, so the epoch column always fits a 28-column sidebar at 80x24."""
-FIXED_WIDTH = 14
-"""Dot, state and epoch columns with their padding; the name gets the rest."""
+FIXED_WIDTH = 10
+"""Dot and state columns (1 + 2 padding each) and the name's and epoch's padding."""
 
 
 def epoch_text(done: int, total: int) -> str:
@@ -43,7 +43,7 @@ class VariantList(DataTable):
 
     def name_width(self, epoch_width: int) -> int:
         """Characters left for a name once the other columns have what they need."""
-        return max(6, self.size.width - FIXED_WIDTH - epoch_width + 5)
+        return max(6, self.size.width - FIXED_WIDTH - epoch_width)
 
     def update_from(self, state: RunState, hidden: set[str]) -> None:
         """Add new trials and refresh every row's cells (names shortened, numbers never)."""
