@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import re
+import socket
+import threading
+from pathlib import Path
+
 import pytest
+from conftest import ROOT
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from tuilab.errors import ScenarioError
+from tuilab.runtime.runner import plan_trials
 from tuilab.scenario import load_scenario
+from tuilab.scenario.loader import VARIANT_NAME
 from tuilab.scenario.merge import deep_merge, parse_override
+from tuilab.scenario.problems import shown
+from tuilab.scenario.schema import FitConfig
+from tuilab.scenario.source import MAX_FILE_BYTES
 
 BASE = """
 [scenario]
@@ -207,3 +222,336 @@ def test_every_problem_is_reported_at_once(write_scenario):
 def test_choose_one_validation_rule(write_scenario):
     text = BASE.replace("validation_split = 0.3", 'validation_split = 0.3\nvalidation = "test"')
     assert "choose one of validation_split" in errors_of(write_scenario, text)
+
+
+# --- odd files: only regular files are read, and never more than MAX_FILE_BYTES + 1 bytes ---
+
+FUZZ = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def load_within(path: Path | str, overrides: list[str] | None = None, seconds: float = 10.0):
+    """`load_scenario` in a thread: a reader that blocks fails the test instead of hanging it."""
+    result: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = load_scenario(path, overrides)
+        except BaseException as exc:  # re-raised below, in the test's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"load_scenario({path}) blocked"
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
+    return result["value"]
+
+
+def special_file(kind: str, tmp_path: Path) -> Path:
+    path = tmp_path / "x.toml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        server.close()
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to(kind)  # a device, through a link with a scenario's name
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("fifo", "is not a regular file: it is a named pipe"),
+        ("socket", "is not a regular file: it is a socket"),
+        ("/dev/zero", "is not a regular file: it is a character device"),
+        ("/dev/null", "is not a regular file: it is a character device"),
+        ("/dev/urandom", "is not a regular file: it is a character device"),
+        ("folder", "is a folder, not a scenario file"),
+    ],
+)
+def test_only_regular_files_are_read(tmp_path, kind, expected):
+    path = special_file(kind, tmp_path)
+    with pytest.raises(ScenarioError) as caught:
+        load_within(path)
+    assert str(caught.value) == f"{path}: {expected}" + (
+        "" if kind == "folder" else " (give the path of a .toml scenario file)"
+    )
+
+
+def test_a_device_given_directly_is_refused():
+    with pytest.raises(ScenarioError, match="/dev/zero: is not a regular file"):
+        load_within("/dev/zero")
+
+
+@pytest.mark.parametrize("size", [MAX_FILE_BYTES + 1, 2 * MAX_FILE_BYTES, 50 * MAX_FILE_BYTES])
+def test_files_over_the_limit_are_refused_before_reading(tmp_path, size):
+    path = tmp_path / "big.toml"
+    with open(path, "wb") as stream:
+        stream.truncate(size)  # sparse: the size is real, the disk use is not
+    with pytest.raises(ScenarioError, match=f"is {size:,} bytes; a scenario file is at most"):
+        load_within(path)
+
+
+def test_a_file_of_exactly_the_limit_is_read(tmp_path):
+    path = tmp_path / "full.toml"
+    body = BASE.encode()
+    path.write_bytes(body + b"#" * (MAX_FILE_BYTES - len(body)))
+    assert list(load_within(path).variants) == ["plain", "bn_099", "bn_05"]
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + BASE.encode())
+    assert load_scenario(path).meta.seed == 7
+
+
+def test_validate_a_folder_holding_special_files_reports_them(tmp_path):
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.toml")
+    (folder / "zero.toml").symlink_to("/dev/zero")
+    (folder / "sub.toml").mkdir()
+    (folder / "notes.txt").write_text("not a scenario")
+    from tuilab.cli import app
+
+    outcome: dict[str, object] = {}
+    thread = threading.Thread(
+        target=lambda: outcome.update(r=CliRunner().invoke(app, ["validate", str(folder)])),
+        daemon=True,
+    )
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "validate blocked on a special file"
+    result = outcome["r"]
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{folder / 'pipe.toml'}: is not a regular file: it is a named pipe" in result.output
+    assert f"{folder / 'zero.toml'}: is not a regular file: it is a character device" in (
+        result.output
+    )
+    assert f"{folder / 'sub.toml'}: is a folder" in result.output
+    assert "notes.txt" not in result.output
+
+
+def test_the_picker_lists_special_files_as_errors(tmp_path):
+    from tuilab.app.screens.picker import scan_scenarios
+
+    os.mkfifo(tmp_path / "pipe.toml")
+    (tmp_path / "good.toml").write_text(BASE)
+    entries = {entry.path.name: entry for entry in scan_scenarios(tmp_path)}
+    assert "is not a regular file" in entries["pipe.toml"].error
+    assert entries["good.toml"].error == ""
+
+
+def test_every_shipped_scenario_loads():
+    for path in sorted((ROOT / "scenarios").glob("*.toml")):
+        assert load_scenario(path).variants, path
+
+
+# --- names are case-sensitive, and shown exactly as written ---
+
+TABLES = ["scenario", "data", "model", "compile", "fit", "run", "variants", "descent"]
+
+
+def case_variant(names: list[str]) -> st.SearchStrategy[tuple[str, str]]:
+    """(name, the name with some letters' case flipped), never the same."""
+
+    def flip(name: str) -> st.SearchStrategy[tuple[str, str]]:
+        flags = st.lists(st.booleans(), min_size=len(name), max_size=len(name))
+        return flags.map(
+            lambda f: (
+                name,
+                "".join(c.swapcase() if x else c for c, x in zip(name, f, strict=True)),
+            )
+        )
+
+    return st.sampled_from(names).flatmap(flip).filter(lambda pair: pair[0] != pair[1])
+
+
+@FUZZ
+@given(pair=case_variant(TABLES))
+def test_a_table_in_the_wrong_case_is_named_as_written(write_scenario, pair):
+    name, written = pair
+    text = f"[{written}.x]\nkey = 1\n" + BASE
+    message = errors_of(write_scenario, text)
+    hint = f"(did you mean {name!r}? names are case-sensitive)"
+    assert f":1: {written}: unknown table {written!r} {hint}" in message
+
+
+@FUZZ
+@given(pair=case_variant(list(FitConfig.model_fields)))
+def test_a_key_in_the_wrong_case_is_named_as_written(write_scenario, pair):
+    name, written = pair
+    inside = errors_of(write_scenario, BASE.replace("[fit]\n", f"[fit]\n{written} = 1\n"))
+    assert f"fit.{written}: unknown key {written!r} (did you mean {name!r}?" in inside
+    on_top = errors_of(write_scenario, f"{written} = 1\n" + BASE)
+    assert f":1: {written}: unknown key {written!r} (did you mean 'fit.{name}'?" in on_top
+    assert "names are case-sensitive" in inside and "names are case-sensitive" in on_top
+
+
+def toml_string(text: str) -> str:
+    """A TOML basic string holding `text`, every non-ASCII or control character escaped."""
+    out = []
+    for char in text:
+        if char in '\\"' or not (" " <= char <= "~"):
+            out.append(f"\\u{ord(char):04x}" if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def assert_printable(message: str) -> None:
+    for line in message.splitlines():
+        assert line.isprintable(), ascii(line)
+
+
+@FUZZ
+@given(key=st.text(max_size=80).filter(lambda k: k not in FitConfig.model_fields))
+def test_an_unknown_key_is_shown_as_written_and_escaped(write_scenario, key):
+    text = BASE.replace("[fit]\n", f"[fit]\n{toml_string(key)} = 1\n")
+    message = errors_of(write_scenario, text)
+    assert f"unknown key {shown(key)}" in message
+    assert_printable(message)
+
+
+def test_upper_case_keys_are_not_dropped_from_the_path(write_scenario):
+    text = BASE.replace("fit.epochs = 3", "fit.Epochs = 3\nModel.layers = []")
+    message = errors_of(write_scenario, text)
+    assert ":35: variants.bn_05.fit.Epochs: unknown key 'Epochs' (did you mean 'epochs'?" in message
+    assert ":36: variants.bn_05.Model: unknown key 'Model' (did you mean 'model'?" in message
+
+
+# --- --set: scenario.* keys, and errors that name the --set item, not a line of the file ---
+
+
+def test_set_scenario_keys(write_scenario):
+    sets = ["scenario.seed=3", 'scenario.name="renamed"', "scenario.description=plain words"]
+    scenario = load_scenario(write_scenario(BASE), sets)
+    assert scenario.meta.seed == 3 and scenario.name == "renamed"
+    assert scenario.meta.description == "plain words"
+    without = BASE.replace('[scenario]\nname = "BatchNorm momentum on MNIST"\nseed = 7\n', "")
+    assert load_scenario(write_scenario(without), ["scenario.seed=11"]).meta.seed == 11
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        (
+            "fit.epochs=two",
+            "--set fit.epochs=two: fit.epochs: should be a valid integer, got 'two'",
+        ),
+        ("fit.epochs=0", "--set fit.epochs=0: fit.epochs: should be greater than or equal to 1"),
+        ("scenario.seed=-1", "--set scenario.seed=-1: scenario.seed: should be greater than"),
+        ("scenario.sed=1", "--set scenario.sed=1: scenario.sed: unknown key 'sed' (did you mean"),
+        ("fitt.epochs=2", "--set fitt.epochs=2: fitt: unknown key 'fitt' (did you mean 'fit'?)"),
+        ("data.normalize=scael", "--set data.normalize=scael: data.normalize: should be 'none'"),
+        (
+            "variants.bn_05.fit.epochs=x",
+            "--set variants.bn_05.fit.epochs=x: variants.bn_05.fit.epochs: should be a valid int",
+        ),
+        (
+            "variants.bn_5.fit.epochs=2",
+            "--set variants.bn_5.fit.epochs=2: variants.bn_5: no variant named 'bn_5' "
+            "(did you mean 'bn_05'?)",
+        ),
+        ("variants.plain=5", "--set variants.plain=5: variants.plain: must be a table"),
+        ("model.layers[0].units=3", "--set model.layers[0].units=3: key part 'layers[0]' is not"),
+        ("fit.epochs", "--set fit.epochs: expects key=value"),
+        ("fit..epochs=2", "--set fit..epochs=2: key part '' is not a plain key"),
+        ("fit.epochs=\x1b[2J", "--set 'fit.epochs=\\x1b[2J': fit.epochs: should be a valid int"),
+    ],
+)
+def test_set_errors_name_the_set_not_a_line(write_scenario, item, expected):
+    path = write_scenario(BASE)
+    message = errors_of(write_scenario, BASE, [item])
+    lines = message.splitlines()
+    assert any(expected in line for line in lines), message
+    assert all(line.startswith(f"{path}: --set ") for line in lines), message
+    assert_printable(message)
+
+
+def test_a_set_over_a_variants_own_value_is_blamed_on_the_set(write_scenario):
+    message = errors_of(write_scenario, BASE, ["fit.epochs=0"])  # bn_05 sets fit.epochs = 3
+    assert message.splitlines() == [
+        f"{write_scenario(BASE)}: --set fit.epochs=0: fit.epochs: should be greater than or "
+        "equal to 1, got 0"
+    ]
+
+
+SET_KEYS = ["fit.epochs", "fit.batch_size", "data.normalize", "scenario.seed", "run.repeats"]
+
+
+@FUZZ
+@given(
+    key=st.sampled_from(SET_KEYS),
+    value=st.one_of(
+        st.text(max_size=10).filter(lambda v: "\n" not in v and "\r" not in v),
+        st.sampled_from(["-1", "0", "1e9", "[1]", "{a = 1}", "true", "nan", '"x"']),
+    ),
+)
+def test_any_bad_set_value_is_reported_at_the_set(write_scenario, key, value):
+    path = write_scenario(BASE)
+    try:
+        load_scenario(path, [f"{key}={value}"])
+    except ScenarioError as exc:
+        for line in str(exc).splitlines():
+            assert line.startswith(f"{path}: --set "), line
+            assert re.search(rf"{re.escape(key)}: ", line), line
+        assert_printable(str(exc))
+
+
+# --- variant names: letters, digits, '_' and '-', so trial and folder names never collide ---
+
+NAMES = st.one_of(st.from_regex(VARIANT_NAME, fullmatch=True), st.text(max_size=70))
+
+
+@FUZZ
+@given(name=NAMES)
+def test_variant_names_are_plain_or_refused_with_the_name_escaped(write_scenario, name):
+    text = BASE.split("[variants.plain]")[0] + f"[variants.{toml_string(name)}]\n"
+    try:
+        scenario = load_scenario(write_scenario(text))
+    except ScenarioError as exc:
+        assert not VARIANT_NAME.fullmatch(name)
+        message = str(exc)
+        assert f"variant name {ascii(name)[:40]}" in message
+        assert "is not allowed: use 1 to 64 letters (A-Z, a-z), digits, '_' or '-'" in message
+        assert_printable(message)
+    else:
+        assert VARIANT_NAME.fullmatch(name) and list(scenario.variants) == [name]
+
+
+@FUZZ
+@given(
+    names=st.lists(
+        st.from_regex(r"[a-z][a-z0-9]{0,3}(\.r[1-3])?", fullmatch=True), min_size=1, max_size=5
+    ),
+    repeats=st.integers(1, 3),
+)
+def test_trial_names_are_unique_by_construction(write_scenario, names, repeats):
+    assume(len({n.lower() for n in names}) == len(names))
+    text = BASE.split("[variants.plain]")[0] + f"[run]\nrepeats = {repeats}\n"
+    text += "".join(f"[variants.{toml_string(n)}]\n" for n in names)
+    try:
+        scenario = load_scenario(write_scenario(text))
+    except ScenarioError as exc:
+        assert any("." in n for n in names)
+        assert "is not allowed" in str(exc)
+        return
+    trials = [trial.name for trial in plan_trials(scenario)]
+    assert len(trials) == len(set(trials)) == len(names) * repeats
+
+
+def test_a_dotted_variant_beside_its_stem_is_refused(write_scenario):
+    text = BASE.split("[variants.plain]")[0] + "[run]\nrepeats = 2\n[variants.adam]\n"
+    message = errors_of(write_scenario, text + '[variants."adam.r2"]\n')
+    assert "variant name 'adam.r2' is not allowed" in message
+    assert "a dot would clash with repeat names such as adam.r2" in message
+    message = errors_of(write_scenario, text + "[variants.Adam]\n")
+    assert "variant names 'adam' and 'Adam' differ only in case" in message

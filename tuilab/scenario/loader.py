@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 from dataclasses import dataclass, field
@@ -127,6 +128,14 @@ class Scenario:
         )
 
 
+def _get(document: Any, path: KeyPath) -> dict[str, Any]:
+    """The table at `path`, or an empty one."""
+    node = document
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
+
+
 def _has_path(document: Any, path: KeyPath) -> bool:
     node = document
     for part in path:
@@ -139,10 +148,16 @@ def _has_path(document: Any, path: KeyPath) -> bool:
     return True
 
 
-def _blame(sets: list[Override], key: KeyPath) -> Override | None:
-    """The last `--set` that wrote `key` or a table above it."""
+def _blame(sets: list[Override], key: KeyPath, before: Any) -> Override | None:
+    """The last `--set` that wrote `key`, a table above it, or created it.
+
+    `before` is the data as the file gave it, at the same root as `key` and the sets' paths.
+    """
     for item in reversed(sets):
-        if tuple(item.path) == key[: len(item.path)]:
+        path = tuple(item.path)
+        if key[: len(path)] == path:
+            return item
+        if path[: len(key)] == key and not _has_path(before, key):
             return item
     return None
 
@@ -282,6 +297,7 @@ def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scena
 
     sets, set_problems = parse_overrides(list(overrides or []))
     found.extend(set_problems)
+    original = copy.deepcopy(document) if sets else document
     _apply_document_sets(document, sets, found)
     document_sets = [s for s in sets if s.path[0] in ("scenario", "variants")]
     base_sets = [s for s in sets if s.path[0] not in ("scenario", "variants")]
@@ -293,11 +309,11 @@ def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scena
     except ValidationError as exc:
         for key, message, hint in problems_from_validation(exc, ScenarioMeta, raw_meta):
             full = ("scenario", *key)
-            found.add(full, message, hint, _blame(document_sets, full))
+            found.add(full, message, hint, _blame(document_sets, full, original))
 
     raw_variants = document.get("variants", {})
     if not isinstance(raw_variants, dict):
-        cause = _blame(document_sets, ("variants",))
+        cause = _blame(document_sets, ("variants",), original)
         found.add(("variants",), "must be a table of [variants.NAME] tables", "", cause)
         raw_variants = {}
     if len(raw_variants) > MAX_VARIANTS:
@@ -319,10 +335,11 @@ def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scena
         where: KeyPath = ("variants", name)
         override = raw_variants[name]
         if not isinstance(override, dict):
-            cause = _blame(document_sets, where)
+            cause = _blame(document_sets, where, original)
             found.add(where, "must be a table", f"write [variants.{name}] and keys under it", cause)
             continue
         merged = deep_merge(base, override)
+        before = deep_merge(base, _get(original, where)) if base_sets else merged
         for item in base_sets:
             set_path(merged, item.path, item.value)
         try:
@@ -330,10 +347,10 @@ def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scena
             resolved[name] = merged
         except ValidationError as exc:
             for key, message, hint in problems_from_validation(exc, schema, merged):
-                cause = _blame(base_sets, key)
+                cause = _blame(base_sets, key, before)
                 in_variant = cause is None and _has_path(override, key)
                 if cause is None:
-                    cause = _blame(document_sets, (*where, *key))
+                    cause = _blame(document_sets, (*where, *key), original)
                     in_variant = in_variant or cause is not None
                 found.add((*where, *key) if in_variant else key, message, hint, cause)
 
