@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tuilab.headless.tables import results_table, spec_table
+from tuilab.headless.tables import add_caption, results_table, spec_table
 from tuilab.presentation.charts import curves_text
 from tuilab.presentation.columns import (
     COMPARISON_COLUMNS,
@@ -30,9 +30,7 @@ def runs_table(root: Path, width: int = 120) -> Table:
     table = spec_table(f"Runs in {root}", RUN_COLUMNS, runs, width)
     corrupt = [f"{info.run_id}: {info.problem}" for info in runs if info.problem]
     if corrupt:
-        note = "corrupt: " + "\n".join(clean(line, limit=300) for line in corrupt)
-        table.caption = "\n".join(filter(None, [table.caption or "", note]))
-        table.caption_justify = "left"
+        add_caption(table, "corrupt: " + "\n".join(clean(line, limit=300) for line in corrupt))
     return table
 
 
@@ -103,11 +101,11 @@ def scenario_diff_table(selections: list[Selection]) -> Table:
     table = Table(title="Scenario keys that differ", title_justify="left")
     table.add_column("Key", overflow="fold")
     for selection in selections:
-        table.add_column(clean(selection.label), overflow="fold")
+        table.add_column(plain(selection.label), overflow="fold")
     for key, values in diff.items():
         table.add_row(plain(key), *(plain("-" if v is None else v) for v in values))
     if not diff:
-        table.caption = "the resolved scenarios are identical"
+        add_caption(table, "the resolved scenarios are identical")
     return table
 
 
@@ -121,7 +119,7 @@ def layer_diff_table(selections: list[Selection]) -> Table:
         return table
     table.add_column("#", justify="right")
     for selection in selections:
-        table.add_column(clean(selection.label), overflow="fold")
+        table.add_column(plain(selection.label), overflow="fold")
     for index in range(max(len(c) for c in columns)):
         cells = [c[index] if index < len(c) else "" for c in columns]
         style = "" if len(set(cells)) == 1 else "yellow"

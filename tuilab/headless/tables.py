@@ -40,6 +40,13 @@ def status_style(status: str) -> str:
     return STATUS_STYLE.get(status.split("/")[0].split(" ")[0], "")
 
 
+def add_caption(table: Table, line: str) -> None:
+    """Add a line under a table (as plain text: Rich reads a `str` caption as markup)."""
+    previous = str(table.caption) if table.caption else ""
+    table.caption = Text(clean("\n".join(filter(None, [previous, line])), multiline=True))
+    table.caption_justify = "left"
+
+
 def spec_table(
     title: str,
     columns: Sequence[Column[Row]],
@@ -48,7 +55,7 @@ def spec_table(
 ) -> Table:
     """A Rich table of `rows` under the columns that fit `width`; the caption names the rest."""
     kept, dropped = fit_columns(columns, rows, width)
-    table = Table(title=clean(title) or None, title_justify="left")
+    table = Table(title=Text(clean(title)) if title else None, title_justify="left")
     for col in kept:
         cells = [len(col.text(row)) for row in rows]
         widest = max([len(col.header), *cells])
@@ -63,8 +70,7 @@ def spec_table(
             cells.append(Text(text, style=status_style(text) if col.key == "status" else ""))
         table.add_row(*cells)
     if dropped:
-        table.caption = "too narrow for: " + ", ".join(c.header for c in dropped)
-        table.caption_justify = "left"
+        add_caption(table, "too narrow for: " + ", ".join(c.header for c in dropped))
     return table
 
 
@@ -74,10 +80,7 @@ def results_table(book: ResultsBook, width: int = 120) -> Table:
     table = spec_table("Results", RESULT_COLUMNS, rows, width)
     reasons = [f"{row.label}: {row.reason}" for row in rows if row.reason]
     if reasons:
-        note = "\n".join(clean(reason, limit=300) for reason in reasons)
-        table.caption = "\n".join(filter(None, [note, table.caption or ""]))
-        table.caption_justify = "left"
-        table.caption_style = "red"
+        add_caption(table, "\n".join(clean(reason, limit=300) for reason in reasons))
     return table
 
 
@@ -87,8 +90,7 @@ def summary_table(summary: ModelSummary, title: str = "", width: int = 120) -> T
     totals = f"Total params: {summary.total:,}  Trainable: {summary.trainable:,}  " + (
         f"Non-trainable: {summary.non_trainable:,}"
     )
-    table.caption = "\n".join(filter(None, [totals, table.caption or ""]))
-    table.caption_justify = "left"
+    add_caption(table, totals)
     return table
 
 

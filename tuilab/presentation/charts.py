@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import plotext
 
 from tuilab.presentation.numbers import format_value
+from tuilab.presentation.text import clean
 from tuilab.runtime.curves import Curve
 
 
@@ -66,9 +67,11 @@ def chart_series(curves: dict[str, Curve], options: ChartOptions) -> list[Series
                 curve = curves[trials[0]]
                 if name in curve.values:
                     xs, ys = _points(curve.epochs, curve.values[name])
-                    series.append(Series(f"{trials[0]}{suffix}", xs, ys, trials[0], marker))
+                    label = f"{clean(trials[0], limit=40)}{suffix}"
+                    series.append(Series(label, xs, ys, trials[0], marker))
                 continue
-            series += _band(curves, trials, name, f"{variant}{suffix} (n={len(trials)})", marker)
+            label = f"{clean(variant, limit=40)}{suffix} (n={len(trials)})"
+            series += _band(curves, trials, name, label, marker)
     return [s for s in series if s.xs]
 
 

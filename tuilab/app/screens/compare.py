@@ -122,7 +122,7 @@ class CompareScreen(Screen):
         table.clear(columns=True)
         table.add_column("Key")
         for selection in self.chosen:
-            table.add_column(clean(selection.label))
+            table.add_column(plain(selection.label))
         if len(self.chosen) < 2:
             return
         for key, values in differing_keys([s.config for s in self.chosen]).items():

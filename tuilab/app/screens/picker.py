@@ -131,8 +131,10 @@ class PickerScreen(Screen):
             scenarios.add_option(Option(label, id=str(index)))
         if not self.entries:
             self.query_one("#scenario-details", Static).update(
-                f"No scenarios in {self.source}. Start tuilab in a folder with scenarios/, "
-                "or give a folder or file: tuilab run SCENARIO"
+                plain(
+                    f"No scenarios in {self.source}. Start tuilab in a folder with scenarios/, "
+                    "or give a folder or file: tuilab run SCENARIO"
+                )
             )
         else:
             scenarios.highlighted = 0

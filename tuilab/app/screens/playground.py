@@ -16,6 +16,7 @@ from textual_plotext import PlotextPlot
 from tuilab.descent.chart import COLORS, draw_descent
 from tuilab.descent.run import DescentPath
 from tuilab.presentation.numbers import format_value
+from tuilab.presentation.text import plain
 from tuilab.scenario.descent import DescentConfig
 from tuilab.scenario.loader import Scenario
 
@@ -130,8 +131,11 @@ class PlaygroundScreen(Screen):
     def _show_settings(self) -> None:
         config = self.configs[self.selected]
         self.query_one("#descent-settings", Static).update(
-            f"{self.selected}\noptimizer {config.optimizer}\nlr {config.learning_rate:g}\n"
-            f"iterations {config.iterations}\nstart {config.start_point}"
+            plain(
+                f"{self.selected}\noptimizer {config.optimizer}\nlr {config.learning_rate:g}\n"
+                f"iterations {config.iterations}\nstart {config.start_point}",
+                multiline=True,
+            )
         )
 
     def _next_frame(self) -> None:

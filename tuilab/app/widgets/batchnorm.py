@@ -9,6 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Sparkline, Static
 
 from tuilab.presentation.numbers import format_value
+from tuilab.presentation.text import plain
 
 VARIABLES = ("gamma", "beta", "moving_mean", "moving_variance")
 SHORT = {"gamma": "gamma", "beta": "beta", "moving_mean": "mov mean", "moving_variance": "mov var"}
@@ -73,15 +74,17 @@ class BatchNormView(Vertical):
         for widget in (table, *self.query(Horizontal)):
             widget.display = bool(layers)
         if not layers:
-            title.update(f"{trial or 'This model'}: no BatchNormalization layers.")
+            title.update(plain(f"{trial or 'This model'}: no BatchNormalization layers."))
             return
         self.layer_index %= len(layers)
         layer = layers[self.layer_index]
         first, (epoch, last) = history[0][1][layer], history[-1]
         last = last[layer]
         title.update(
-            f"{trial} · {layer} ({self.layer_index + 1}/{len(layers)}, < > to switch) · "
-            f"initial → epoch {epoch}"
+            plain(
+                f"{trial} · {layer} ({self.layer_index + 1}/{len(layers)}, < > to switch) · "
+                f"initial → epoch {epoch}"
+            )
         )
         for name in VARIABLES:
             series = [statistics.fmean(s[layer][name]) for _, s in history if s[layer].get(name)]

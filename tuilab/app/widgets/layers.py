@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Static
 from tuilab.app.widgets.results import fill_spec_table
 from tuilab.model.summary import ModelSummary
 from tuilab.presentation.columns import LAYER_COLUMNS, fit_columns, layer_totals
-from tuilab.presentation.text import clean
+from tuilab.presentation.text import plain
 
 
 class LayersView(Vertical):
@@ -31,4 +31,4 @@ class LayersView(Vertical):
         kept, dropped = fit_columns(LAYER_COLUMNS, summary.rows, width, padding=2)
         fill_spec_table(table, kept, summary.rows)
         note = f"\ntoo narrow for: {', '.join(c.header for c in dropped)}" if dropped else ""
-        totals.update(f"{clean(trial)}: {layer_totals(summary)}{note}")
+        totals.update(plain(f"{trial}: {layer_totals(summary)}{note}", multiline=True))
