@@ -484,6 +484,13 @@ def test_a_set_over_a_variants_own_value_is_blamed_on_the_set(write_scenario):
     ]
 
 
+def test_a_set_does_not_hide_the_files_own_error(write_scenario):
+    text = "scenario = 5\n" + BASE.replace('[scenario]\nname = "BatchNorm momentum on MNIST"', "")
+    text = text.replace("seed = 7\n", "", 1)
+    message = errors_of(write_scenario, text, ["scenario.seed=3"])
+    assert message.endswith(":1: scenario: should be a valid dictionary, got 5"), message
+
+
 SET_KEYS = ["fit.epochs", "fit.batch_size", "data.normalize", "scenario.seed", "run.repeats"]
 
 

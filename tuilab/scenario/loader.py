@@ -219,7 +219,7 @@ class _Found:
             more = len(self.items) - MAX_PROBLEMS
             items.append(Problem(f"and {more:,} more problems", hint="fix these first"))
         if self.stopped:
-            items.append(Problem("checking stopped there", hint="fix these first"))
+            items.append(Problem("stopped checking here", hint="fix these first"))
         raise ScenarioError(path, items)
 
 
@@ -247,8 +247,8 @@ def _apply_document_sets(document: dict[str, Any], sets: list[Override], found: 
                 found.add(("variants", name), f"no variant named {shown(name)}", hint, item)
                 continue
         if item.path[0] in ("scenario", "variants"):
-            if not isinstance(document.get(item.path[0]), dict):
-                document[item.path[0]] = {}
+            if item.path[0] in document and not isinstance(document[item.path[0]], dict):
+                continue  # the file's own error is reported, not hidden under the --set
             set_path(document, item.path, item.value)
 
 
