@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tuilab.descent.functions import CATALOGUE
 from tuilab.descent.run import DescentPath
 from tuilab.scenario.descent import DescentConfig
+from tuilab.scenario.functions import CATALOGUE
 
 COLORS = ("red", "cyan", "green", "magenta", "yellow", "blue", "red+", "cyan+", "green+")
 

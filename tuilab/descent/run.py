@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuilab.descent.functions import CATALOGUE
 from tuilab.scenario.descent import DescentConfig
+from tuilab.scenario.functions import CATALOGUE
 
 
 @dataclass

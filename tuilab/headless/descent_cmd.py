@@ -11,10 +11,10 @@ from rich.table import Table
 from rich.text import Text
 
 from tuilab.descent.chart import draw_descent
-from tuilab.descent.functions import CATALOGUE
 from tuilab.descent.run import DescentPath, run_descent
 from tuilab.presentation.numbers import format_value
 from tuilab.presentation.text import plain
+from tuilab.scenario.functions import CATALOGUE
 from tuilab.scenario.loader import Scenario
 
 

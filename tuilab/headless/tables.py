@@ -20,24 +20,11 @@ from tuilab.presentation.columns import (
     Row,
     fit_columns,
     sort_rows,
+    status_style,
     variant_rows,
 )
 from tuilab.presentation.text import clean
 from tuilab.runtime.results import ResultsBook
-
-STATUS_STYLE = {
-    "finished": "green",
-    "failed": "red",
-    "stopped": "yellow",
-    "incomplete": "red",
-    "corrupt": "bold red",
-    "running": "cyan",
-}
-
-
-def status_style(status: str) -> str:
-    """The colour of a status word (`finished/failed ×3` takes its first word's)."""
-    return STATUS_STYLE.get(status.split("/")[0].split(" ")[0], "")
 
 
 def add_caption(table: Table, line: str) -> None:

@@ -20,6 +20,20 @@ from tuilab.runtime.run_folder import RunInfo
 
 Row = TypeVar("Row")
 
+STATUS_STYLE = {
+    "finished": "green",
+    "failed": "red",
+    "stopped": "yellow",
+    "incomplete": "red",
+    "corrupt": "bold red",
+    "running": "cyan",
+}
+
+
+def status_style(status: str) -> str:
+    """The colour of a status (`finished/failed ×3` takes its first word's), in every front end."""
+    return STATUS_STYLE.get(status.split("/")[0].split(" ")[0], "")
+
 
 @dataclass(frozen=True)
 class Stat:

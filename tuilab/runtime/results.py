@@ -121,8 +121,3 @@ class ResultsBook:
             "trials": {name: asdict(r) for name, r in self.trials.items()},
             "variants": self.variants(),
         }
-
-    def best_test_accuracy(self) -> float | None:
-        """The highest test accuracy of any trial (for run listings)."""
-        values = [r.test["accuracy"] for r in self.trials.values() if "accuracy" in r.test]
-        return max(values) if values else None

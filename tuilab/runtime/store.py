@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from tuilab.errors import RunStoreError
-from tuilab.presentation.text import clean
 from tuilab.runtime.events import (
     BatchNormSnapshot,
     EpochEnded,
@@ -96,13 +95,13 @@ class RunStore:
             free = shutil.disk_usage(folder).free
         except OSError as exc:
             raise RunStoreError(
-                f"runs folder {clean(root)} is not writable ({exc.strerror}); "
+                f"runs folder {root} is not writable ({exc.strerror}); "
                 "use --runs-dir or $TUILAB_RUNS to store runs elsewhere"
             ) from None
         if free < MIN_FREE_BYTES:
             shutil.rmtree(folder, ignore_errors=True)
             raise RunStoreError(
-                f"only {free // 1024 // 1024} MB free under {clean(root)}; training needs at "
+                f"only {free // 1024 // 1024} MB free under {root}; training needs at "
                 f"least {MIN_FREE_BYTES // 1024 // 1024} MB for its run folder"
             )
         store = cls(folder)
@@ -110,7 +109,7 @@ class RunStore:
             store._write_start(scenario)
         except OSError as exc:
             store.close()
-            raise RunStoreError(f"cannot write {clean(folder)}: {exc.strerror or exc}") from None
+            raise RunStoreError(f"cannot write {folder}: {exc.strerror or exc}") from None
         store._start_heartbeat()
         return store
 
@@ -165,7 +164,7 @@ class RunStore:
             self._record(event)
         except OSError as exc:
             raise RunStoreError(
-                f"cannot write the run folder {clean(self.folder)}: {exc.strerror or exc}"
+                f"cannot write the run folder {self.folder}: {exc.strerror or exc}"
             ) from None
 
     def _record(self, event: Event) -> None:
@@ -249,5 +248,5 @@ class RunStore:
         if self.finished:
             return
         with contextlib.suppress(OSError):
-            self._finish(status, clean(reason, limit=500))
+            self._finish(status, reason[:500])
         self.close()

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from tuilab.descent.functions import CATALOGUE
+from tuilab.scenario.functions import CATALOGUE
 from tuilab.scenario.schema import Strict, require_type
 
 

@@ -20,10 +20,9 @@ from tuilab.presentation.columns import (
     Row,
     fit_columns,
     sort_rows,
+    status_style,
     trial_row,
 )
-
-STATUS_STYLE = {"finished": "green", "failed": "red", "stopped": "yellow", "running": "bold"}
 
 
 def fill_spec_table(table: DataTable, columns: Sequence[Column[Row]], rows: Sequence[Row]) -> None:
@@ -35,7 +34,7 @@ def fill_spec_table(table: DataTable, columns: Sequence[Column[Row]], rows: Sequ
         cells = []
         for col in columns:
             text = col.text(row)
-            style = STATUS_STYLE.get(text.split(" ")[0], "") if col.key == "status" else ""
+            style = status_style(text) if col.key == "status" else ""
             cells.append(Text(text, style=style, justify="right" if col.numeric else "left"))
         table.add_row(*cells, key=str(index))
 

@@ -7,10 +7,10 @@ from textual.widgets import DataTable
 
 from tuilab.app.colors import text_color
 from tuilab.app.run_state import RunState
+from tuilab.presentation.columns import status_style
 from tuilab.presentation.numbers import format_logs
 from tuilab.presentation.text import clean
 
-STATUS_STYLE = {"finished": "green", "failed": "red", "stopped": "yellow", "running": "bold"}
 STATUS_GLYPH = {"finished": "✓", "failed": "✗", "stopped": "■", "running": "▶", "waiting": "…"}
 """One character per state, so the epoch column always fits a 28-column sidebar at 80x24."""
 FIXED_WIDTH = 10
@@ -57,7 +57,7 @@ class VariantList(DataTable):
             cells = {
                 "dot": Text("·" if trial in hidden else "●", style=color),
                 "name": Text(clean(trial, limit=name_width), style=color),
-                "state": Text(STATUS_GLYPH.get(status, "?"), style=STATUS_STYLE.get(status, "")),
+                "state": Text(STATUS_GLYPH.get(status, "?"), style=status_style(status)),
                 "epoch": Text(epoch, justify="right"),
             }
             if trial not in self.rows:
