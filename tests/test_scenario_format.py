@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import threading
-from pathlib import Path
 
 import pytest
 from conftest import ROOT
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from tuilab.errors import ScenarioError
 from tuilab.runtime.runner import plan_trials
@@ -21,7 +16,6 @@ from tuilab.scenario.loader import VARIANT_NAME
 from tuilab.scenario.merge import deep_merge, parse_override
 from tuilab.scenario.problems import shown
 from tuilab.scenario.schema import FitConfig
-from tuilab.scenario.source import MAX_FILE_BYTES
 
 BASE = """
 [scenario]
@@ -224,134 +218,14 @@ def test_choose_one_validation_rule(write_scenario):
     assert "choose one of validation_split" in errors_of(write_scenario, text)
 
 
-# --- odd files: only regular files are read, and never more than MAX_FILE_BYTES + 1 bytes ---
+def test_every_shipped_scenario_loads():
+    for path in sorted((ROOT / "scenarios").glob("*.toml")):
+        assert load_scenario(path).variants, path
+
 
 FUZZ = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-
-
-def load_within(path: Path | str, overrides: list[str] | None = None, seconds: float = 10.0):
-    """`load_scenario` in a thread: a reader that blocks fails the test instead of hanging it."""
-    result: dict[str, object] = {}
-
-    def target() -> None:
-        try:
-            result["value"] = load_scenario(path, overrides)
-        except BaseException as exc:  # re-raised below, in the test's thread
-            result["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"load_scenario({path}) blocked"
-    if "error" in result:
-        raise result["error"]  # type: ignore[misc]
-    return result["value"]
-
-
-def special_file(kind: str, tmp_path: Path) -> Path:
-    path = tmp_path / "x.toml"
-    if kind == "fifo":
-        os.mkfifo(path)
-    elif kind == "socket":
-        server = socket.socket(socket.AF_UNIX)
-        server.bind(str(path))
-        server.close()
-    elif kind == "folder":
-        path.mkdir()
-    else:
-        path.symlink_to(kind)  # a device, through a link with a scenario's name
-    return path
-
-
-@pytest.mark.parametrize(
-    ("kind", "expected"),
-    [
-        ("fifo", "is not a regular file: it is a named pipe"),
-        ("socket", "is not a regular file: it is a socket"),
-        ("/dev/zero", "is not a regular file: it is a character device"),
-        ("/dev/null", "is not a regular file: it is a character device"),
-        ("/dev/urandom", "is not a regular file: it is a character device"),
-        ("folder", "is a folder, not a scenario file"),
-    ],
-)
-def test_only_regular_files_are_read(tmp_path, kind, expected):
-    path = special_file(kind, tmp_path)
-    with pytest.raises(ScenarioError) as caught:
-        load_within(path)
-    assert str(caught.value) == f"{path}: {expected}" + (
-        "" if kind == "folder" else " (give the path of a .toml scenario file)"
-    )
-
-
-def test_a_device_given_directly_is_refused():
-    with pytest.raises(ScenarioError, match="/dev/zero: is not a regular file"):
-        load_within("/dev/zero")
-
-
-@pytest.mark.parametrize("size", [MAX_FILE_BYTES + 1, 2 * MAX_FILE_BYTES, 50 * MAX_FILE_BYTES])
-def test_files_over_the_limit_are_refused_before_reading(tmp_path, size):
-    path = tmp_path / "big.toml"
-    with open(path, "wb") as stream:
-        stream.truncate(size)  # sparse: the size is real, the disk use is not
-    with pytest.raises(ScenarioError, match=f"is {size:,} bytes; a scenario file is at most"):
-        load_within(path)
-
-
-def test_a_file_of_exactly_the_limit_is_read(tmp_path):
-    path = tmp_path / "full.toml"
-    body = BASE.encode()
-    path.write_bytes(body + b"#" * (MAX_FILE_BYTES - len(body)))
-    assert list(load_within(path).variants) == ["plain", "bn_099", "bn_05"]
-
-
-def test_a_byte_order_mark_is_accepted(tmp_path):
-    path = tmp_path / "bom.toml"
-    path.write_bytes(b"\xef\xbb\xbf" + BASE.encode())
-    assert load_scenario(path).meta.seed == 7
-
-
-def test_validate_a_folder_holding_special_files_reports_them(tmp_path):
-    folder = tmp_path / "scenarios"
-    folder.mkdir()
-    os.mkfifo(folder / "pipe.toml")
-    (folder / "zero.toml").symlink_to("/dev/zero")
-    (folder / "sub.toml").mkdir()
-    (folder / "notes.txt").write_text("not a scenario")
-    from tuilab.cli import app
-
-    outcome: dict[str, object] = {}
-    thread = threading.Thread(
-        target=lambda: outcome.update(r=CliRunner().invoke(app, ["validate", str(folder)])),
-        daemon=True,
-    )
-    thread.start()
-    thread.join(60)
-    assert not thread.is_alive(), "validate blocked on a special file"
-    result = outcome["r"]
-    assert result.exit_code == 2 and "Traceback" not in result.output
-    assert f"{folder / 'pipe.toml'}: is not a regular file: it is a named pipe" in result.output
-    assert f"{folder / 'zero.toml'}: is not a regular file: it is a character device" in (
-        result.output
-    )
-    assert f"{folder / 'sub.toml'}: is a folder" in result.output
-    assert "notes.txt" not in result.output
-
-
-def test_the_picker_lists_special_files_as_errors(tmp_path):
-    from tuilab.app.screens.picker import scan_scenarios
-
-    os.mkfifo(tmp_path / "pipe.toml")
-    (tmp_path / "good.toml").write_text(BASE)
-    entries = {entry.path.name: entry for entry in scan_scenarios(tmp_path)}
-    assert "is not a regular file" in entries["pipe.toml"].error
-    assert entries["good.toml"].error == ""
-
-
-def test_every_shipped_scenario_loads():
-    for path in sorted((ROOT / "scenarios").glob("*.toml")):
-        assert load_scenario(path).variants, path
 
 
 # --- names are case-sensitive, and shown exactly as written ---

@@ -1,14 +1,18 @@
-"""Hostile TOML fed to the loader: it returns a scenario or raises a `ScenarioError`, nothing else.
+"""Hostile input fed to the loader: it returns a scenario or raises a `ScenarioError`, nothing else.
 
 Documents are generated whole (odd table names, keys, variant names and values of every TOML
 type, nested), written with headers, dotted keys or inline tables, and also as raw token soup.
-Every message must name the file and never print a control character raw.
+Every message must name the file and never print a control character raw. Odd files (a FIFO,
+a device, a socket, a folder, an oversized file) are refused before anything is read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import os
+import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -16,35 +20,29 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from tuilab.errors import ScenarioError
 from tuilab.scenario import Scenario, load_scenario
 from tuilab.scenario.source import MAX_FILE_BYTES, MAX_KEY_PARTS, MAX_NESTING
 
+SMALL = """[scenario]
+seed = 7
+[data]
+dataset = "digits"
+flatten = true
+[model]
+layers = [{ type = "Dense", units = 10, activation = "softmax" }]
+[variants.plain]
+[variants.bn_099]
+[variants.bn_05]
+"""
 HOSTILE = settings(
     max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-KNOWN = [
-    "scenario",
-    "data",
-    "model",
-    "compile",
-    "fit",
-    "run",
-    "variants",
-    "callbacks",
-    "descent",
-    "layers",
-    "type",
-    "epochs",
-    "batchnorm",
-    "position",
-    "optimizer",
-    "seed",
-    "name",
-    "synthetic",
-    "shape",
-]
+TABLES = ["scenario", "data", "model", "compile", "fit", "run", "variants", "callbacks", "descent"]
+FIELDS = ["layers", "type", "epochs", "batchnorm", "position", "optimizer", "seed", "shape"]
+KNOWN = [*TABLES, *FIELDS]
 ODD = ["", " ", "a.b", "\x1b[31m", "\u202e", "\U0001d518", "\x00", "\n", "r2", "Fit", "x" * 300]
 KEYS = st.one_of(st.sampled_from(KNOWN), st.sampled_from(ODD), st.text(max_size=12))
 SCALARS = st.one_of(
@@ -76,7 +74,7 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         document["data"] = {"dataset": "digits", "flatten": True}
         document["model"] = {"layers": [{"type": "Dense", "units": 10}]}
-    for table in draw(st.lists(st.sampled_from(KNOWN[:9]), max_size=4)):
+    for table in draw(st.lists(st.sampled_from(TABLES), max_size=4)):
         document[table] = draw(st.dictionaries(KEYS, VALUES, max_size=4) | VALUES)
     if draw(st.booleans()):
         document.setdefault("model", {})
@@ -174,37 +172,9 @@ def test_generated_documents_load_or_fail_clearly(tmp_path, document, style):
 
 TOKENS = st.sampled_from(
     [
-        "[",
-        "]",
-        "[[",
-        "]]",
-        "{",
-        "}",
-        "=",
-        ".",
-        ",",
-        '"',
-        "'",
-        '"""',
-        "'''",
-        "\n",
-        " ",
-        "#",
-        "\\",
-        "\\u0000",
-        "\x1b",
-        "variants",
-        "fit",
-        "Fit",
-        "model",
-        "layers",
-        "type",
-        "1",
-        "1e999",
-        "nan",
-        "true",
-        "1979-05-27",
-        "a.b.c",
+        *r"""[ ] [[ ]] { } = . , " ' # \ \u0000 1 1e999 nan true 1979-05-27 a.b.c""".split(),  # noqa: SIM905
+        *["variants", "fit", "Fit", "model", "layers", "type"],
+        *['"""', "'''", "\n", " ", "\x1b"],
     ]
 )
 
@@ -284,3 +254,119 @@ def test_a_flood_of_problems_is_cut_short(tmp_path):
         load_scenario(path)
     lines = str(caught.value).splitlines()
     assert len(lines) == 101 and lines[-1].endswith("more problems (fix these first)")
+
+
+# --- odd files: only regular files are read, and never more than MAX_FILE_BYTES + 1 bytes ---
+
+
+def load_within(path: Path | str, overrides: list[str] | None = None, seconds: float = 10.0):
+    """`load_scenario` in a thread: a reader that blocks fails the test instead of hanging it."""
+    result: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = load_scenario(path, overrides)
+        except BaseException as exc:  # re-raised below, in the test's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"load_scenario({path}) blocked"
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
+    return result["value"]
+
+
+def special_file(kind: str, tmp_path: Path) -> Path:
+    path = tmp_path / "x.toml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        server.close()
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to(kind)  # a device, through a link with a scenario's name
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("fifo", "is not a regular file: it is a named pipe"),
+        ("socket", "is not a regular file: it is a socket"),
+        ("/dev/zero", "is not a regular file: it is a character device"),
+        ("/dev/null", "is not a regular file: it is a character device"),
+        ("/dev/urandom", "is not a regular file: it is a character device"),
+        ("folder", "is a folder, not a scenario file"),
+    ],
+)
+def test_only_regular_files_are_read(tmp_path, kind, expected):
+    path = special_file(kind, tmp_path)
+    with pytest.raises(ScenarioError) as caught:
+        load_within(path)
+    assert str(caught.value) == f"{path}: {expected}" + (
+        "" if kind == "folder" else " (give the path of a .toml scenario file)"
+    )
+
+
+@pytest.mark.parametrize("size", [MAX_FILE_BYTES + 1, 2 * MAX_FILE_BYTES, 50 * MAX_FILE_BYTES])
+def test_files_over_the_limit_are_refused_before_reading(tmp_path, size):
+    path = tmp_path / "big.toml"
+    with open(path, "wb") as stream:
+        stream.truncate(size)  # sparse: the size is real, the disk use is not
+    with pytest.raises(ScenarioError, match=f"is {size:,} bytes; a scenario file is at most"):
+        load_within(path)
+
+
+def test_a_file_of_exactly_the_limit_is_read(tmp_path):
+    path = tmp_path / "full.toml"
+    body = SMALL.encode()
+    path.write_bytes(body + b"#" * (MAX_FILE_BYTES - len(body)))
+    assert list(load_within(path).variants) == ["plain", "bn_099", "bn_05"]
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + SMALL.encode())
+    assert load_scenario(path).meta.seed == 7
+
+
+def test_validate_a_folder_holding_special_files_reports_them(tmp_path):
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.toml")
+    (folder / "zero.toml").symlink_to("/dev/zero")
+    (folder / "sub.toml").mkdir()
+    (folder / "notes.txt").write_text("not a scenario")
+    from tuilab.cli import app
+
+    outcome: dict[str, object] = {}
+    thread = threading.Thread(
+        target=lambda: outcome.update(r=CliRunner().invoke(app, ["validate", str(folder)])),
+        daemon=True,
+    )
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "validate blocked on a special file"
+    result = outcome["r"]
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{folder / 'pipe.toml'}: is not a regular file: it is a named pipe" in result.output
+    assert f"{folder / 'zero.toml'}: is not a regular file: it is a character device" in (
+        result.output
+    )
+    assert f"{folder / 'sub.toml'}: is a folder" in result.output
+    assert "notes.txt" not in result.output
+
+
+def test_the_picker_lists_special_files_as_errors(tmp_path):
+    from tuilab.app.screens.picker import scan_scenarios
+
+    os.mkfifo(tmp_path / "pipe.toml")
+    (tmp_path / "good.toml").write_text(SMALL)
+    entries = {entry.path.name: entry for entry in scan_scenarios(tmp_path)}
+    assert "is not a regular file" in entries["pipe.toml"].error
+    assert entries["good.toml"].error == ""
