@@ -278,9 +278,9 @@ def test_kill_9_leaves_readable_epochs_and_an_incomplete_run(write_scenario, tmp
     assert len(rows) >= 3 and all(r["loss"] for r in rows)
     listing = invoke("runs", "--runs-dir", str(tmp_path))
     assert "incomplete" in listing.output
-    from tuilab.runtime.stored import load_results
+    from tuilab.runtime.stored import load_run
 
-    book = load_results(history.parent.parent.parent)
+    book = load_run(history.parent.parent.parent).book
     assert book.status == "incomplete" and book.trials["a"].epochs >= 3
 
 

@@ -180,6 +180,26 @@ def test_runs_at_80_columns_cut_no_number(runs):
     assert f"{best['test']['accuracy']:.4g}" in result.output
 
 
+@pytest.mark.parametrize(
+    "command",
+    [("show", "quick/good"), ("compare", "quick/good", "quick/bad"), ("compare", "quick/good:bn")],
+)
+def test_show_and_compare_at_80_columns_cut_no_number(runs, command):
+    result = CliRunner().invoke(app, [*command, "--runs-dir", str(runs)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    tables = result.output.split("accuracy")[0]  # the tables, before the charts
+    assert "…" not in tables
+    boxes = [line for line in tables.splitlines() if line[:1] in "┏┃┡│└"]
+    assert boxes and max(len(line) for line in boxes) <= 80
+    trials = json.loads((STORED_RUN / "results.json").read_text())["trials"]
+    chosen = ["bn"] if command[-1].endswith(":bn") else list(trials)
+    for trial in (trials[name] for name in chosen):
+        assert f"{trial['best']['val_accuracy']:.4g}" in tables
+        assert f"{trial['test']['accuracy']:.4g}" in tables
+    if command[0] == "compare" and len(command) == 3:
+        assert "+0.0000" in tables  # Δ against the first selection, whole
+
+
 def test_runs_ranks_by_validation_and_shows_that_trials_test_beside_it(runs):
     info = next(i for i in list_runs(runs) if i.folder.name == "good")
     trials = json.loads((STORED_RUN / "results.json").read_text())["trials"]

@@ -46,10 +46,11 @@ def spec_table(
     for col in kept:
         cells = [len(col.text(row)) for row in rows]
         widest = max([len(col.header), *cells])
-        if col.numeric:
-            table.add_column(col.header, justify="right", no_wrap=True, min_width=widest)
-        else:
+        if col.fold:
             table.add_column(col.header, overflow="fold")
+        else:
+            justify = "right" if col.numeric else "left"
+            table.add_column(col.header, justify=justify, no_wrap=True, min_width=widest)
     for row in rows:
         cells = []
         for col in kept:

@@ -19,6 +19,8 @@ from tuilab.runtime.results import ResultsBook, TrialResult
 from tuilab.runtime.run_folder import RunInfo
 
 Row = TypeVar("Row")
+TEXT_FOLD_WIDTH = 12
+"""A text column may fold down to this width (or its header's) before it is dropped."""
 
 STATUS_STYLE = {
     "finished": "green",
@@ -76,6 +78,8 @@ class Column(Generic[Row]):
     priority: int = 0
     numeric: bool = True
     descending: bool = False
+    fold: bool = False
+    """Free text that may wrap onto more lines; numbers and ids are never wrapped or cut."""
 
 
 def _stat(row: ResultRow, name: str) -> str:
@@ -106,7 +110,15 @@ def _text_key(value: str) -> tuple[int, str]:
 
 
 RESULT_COLUMNS: tuple[Column[ResultRow], ...] = (
-    Column("trial", "Variant", lambda r: clean(r.label), lambda r: _text_key(r.label), 0, False),
+    Column(
+        "trial",
+        "Variant",
+        lambda r: clean(r.label),
+        lambda r: _text_key(r.label),
+        0,
+        False,
+        fold=True,
+    ),
     Column("status", "Status", lambda r: clean(r.status), lambda r: _text_key(r.status), 1, False),
     Column("epochs", "Epochs", lambda r: r.epochs, lambda r: (0, r.epochs), 3),
     _stat_column("best_val_accuracy", "Best val acc", "best_val_accuracy", 0, True),
@@ -240,8 +252,10 @@ def fit_columns(
     """
 
     def needed(col: Column[Row]) -> int:
-        cells = [len(col.text(row)) for row in rows]
-        return max([len(col.header), *cells]) + padding
+        widest = max([len(col.header), *(len(col.text(row)) for row in rows)])
+        if col.fold:  # free text wraps onto more lines; it needs only a readable width
+            widest = min(widest, max(len(col.header), TEXT_FOLD_WIDTH))
+        return widest + padding
 
     kept = list(columns)
     dropped: list[Column[Row]] = []
@@ -267,13 +281,14 @@ RUN_COLUMNS: tuple[Column[RunInfo], ...] = (
         lambda r: _text_key(r.scenario),
         3,
         False,
+        fold=True,
     ),
     Column(
         "started",
         "Started",
         lambda r: clean(r.started.replace("T", " ")),
         lambda r: _text_key(r.started),
-        2,
+        5,
         False,
     ),
     Column(
@@ -283,6 +298,7 @@ RUN_COLUMNS: tuple[Column[RunInfo], ...] = (
         lambda r: (0, len(r.variants)),
         4,
         False,
+        fold=True,
     ),
     Column("status", "Status", lambda r: clean(r.status), lambda r: _text_key(r.status), 0, False),
     Column(
@@ -306,7 +322,9 @@ RUN_COLUMNS: tuple[Column[RunInfo], ...] = (
 
 
 LAYER_COLUMNS: tuple[Column[LayerRow], ...] = (
-    Column("name", "Layer", lambda r: clean(r.name), lambda r: _text_key(r.name), 0, False),
+    Column(
+        "name", "Layer", lambda r: clean(r.name), lambda r: _text_key(r.name), 0, False, fold=True
+    ),
     Column("type", "Type", lambda r: clean(r.type), lambda r: _text_key(r.type), 2, False),
     Column(
         "output_shape",
