@@ -277,3 +277,82 @@ compile.optimizer = { type = "SGD", learning_rat = 0.1 }
     assert "variants.bad.compile.optimizer.learning_rat: SGD has no argument" in message
     line = text.splitlines().index('compile.optimizer = { type = "SGD", learning_rat = 0.1 }') + 1
     assert f":{line}: variants.bad" in message  # the line of the variant's own key
+
+
+@pytest.mark.parametrize(
+    ("layer", "expected"),
+    [
+        ('{ type = "lambda" }', "unknown Keras layer 'lambda'"),
+        ('{ type = "TFSMlayer" }', "unknown Keras layer 'TFSMlayer'"),
+        ('{ type = "Lamda" }', "unknown Keras layer 'Lamda'"),
+    ],
+)
+def test_hints_suggest_only_allowed_layers(write_scenario, layer, expected):
+    text = scenario_text("mnist", f'{layer}, {{ type = "Dense", units = 10 }}', True)
+    message = build_errors(write_scenario, text)
+    assert expected in message
+    assert "Lambda" not in message and "TFSMLayer" not in message
+
+
+@pytest.mark.parametrize(
+    ("layer", "expected"),
+    [
+        ('{ type = "Normalization" }', "Normalization needs mean and variance (tuilab never"),
+        ('{ type = "Discretization", num_bins = 4 }', "Discretization needs bin_boundaries"),
+        ('{ type = "MixUp" }', "layer 'MixUp' is not allowed in a scenario: it mixes labels"),
+        ('{ type = "Add" }', "layer 'Add' is not allowed in a scenario: it takes several inputs"),
+        ('{ type = "InputLayer" }', "'InputLayer' is not allowed in a scenario: the input comes"),
+        (
+            '{ type = "Dense", units = 8, kernel_regularizer = { type = "L2", l2 = 0.1, '
+            'module = "os" } }',
+            "kernel_regularizer: kernel_regularizer takes a name or a { type = ... } table",
+        ),
+        (
+            '{ type = "Dense", units = 8, kernel_initializer = { type = "Initializer" } }',
+            "kernel_initializer.type: initializer 'Initializer' is not allowed",
+        ),
+        (
+            '{ type = "Dense", units = 8, kernel_initializer = "glorot_unifrom" }',
+            "kernel_initializer: unknown initializer 'glorot_unifrom' (did you mean "
+            "'glorot_uniform'",
+        ),
+        (
+            '{ type = "Dense", units = 8, kernel_constraint = { type = "MaxNorm", max_valu = 2 } }',
+            "kernel_constraint.max_valu: MaxNorm has no argument 'max_valu'",
+        ),
+        ('{ type = "Dense", units = 8, bias_initializer = "l2" }', "unknown initializer 'l2'"),
+        ('{ type = "Rescaling", scale = "1/255" }', "scale = '1/255' looks like a file path"),
+    ],
+)
+def test_refused_layers_and_argument_values(write_scenario, layer, expected):
+    text = scenario_text("mnist", f'{layer}, {{ type = "Dense", units = 10 }}', True)
+    assert expected in build_errors(write_scenario, text)
+
+
+def test_allowed_layers_and_argument_tables_build(write_scenario):
+    keras = pytest.importorskip("keras")
+    layers = ",\n".join(
+        [
+            '{ type = "Rescaling", scale = 0.5, offset = 0.1 }',
+            '{ type = "Normalization", mean = 0.5, variance = 0.25 }',
+            '{ type = "Reshape", target_shape = [28, 28] }',
+            '{ type = "LSTM", units = 4, kernel_initializer = "he_normal", '
+            'recurrent_regularizer = { type = "L2", l2 = 0.001 } }',
+            '{ type = "Dense", units = 8, activation = "gelu", kernel_initializer = '
+            '{ type = "RandomNormal", stddev = 0.05, seed = 3 }, kernel_regularizer = "l2", '
+            'bias_constraint = { type = "MaxNorm", max_value = 2 }, dtype = "float32" }',
+            '{ type = "BatchNormalization", renorm = true, '
+            "renorm_clipping = { rmax = 3.0, rmin = 0.3 } }",
+            '{ type = "Discretization", bin_boundaries = [0.0, 1.0] }',
+            '{ type = "CategoryEncoding", num_tokens = 3, output_mode = "multi_hot" }',
+            '{ type = "Dense", units = 10, activation = "softmax" }',
+        ]
+    )
+    model = check_scenario(load_scenario(write_scenario(scenario_text("mnist", layers, True))))
+    dense = model["default"].get_layer("dense")
+    assert isinstance(dense.kernel_initializer, keras.initializers.RandomNormal)
+    assert dense.kernel_initializer.stddev == 0.05
+    assert isinstance(dense.kernel_regularizer, keras.regularizers.L2)
+    assert isinstance(dense.bias_constraint, keras.constraints.MaxNorm)
+    lstm = model["default"].get_layer("lstm")
+    assert isinstance(lstm.cell.recurrent_regularizer, keras.regularizers.L2)

@@ -43,9 +43,15 @@ def _from_name(namespace: str, name: str, key: Key) -> Any:
     )
     if not _NAME.match(name):
         raise unknown
+    lowered = {n.lower(): n for n in class_names(namespace)}
+    if name.lower() in lowered:  # "lossscaleoptimizer": refused before Keras builds it
+        try:
+            keras_class(namespace, lowered[name.lower()])
+        except KerasLookupError as exc:
+            raise BuildError(key, str(exc), exc.hint) from None
     try:
         found = getattr(import_keras(), namespace).get(name)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, KeyError):
         raise unknown from None
     if type(found).__name__ in class_names(namespace):
         try:
