@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import socket
+import string
 from pathlib import Path
 from typing import Any
 
@@ -79,138 +80,67 @@ def config_of(path: Path) -> str:
     )
 
 
+HOSTILE = [  # (where, table: $model $secret $out $config filled in, expected refusal)
+    ("layer", '{ type = "TFSMLayer", filepath = "$model" }', "it loads and runs a saved graph"),
+    ("layer", '{ type = "Bidirectional", layer = $config }', "'Bidirectional' is not allowed"),
+    ("layer", '{ type = "TimeDistributed", layer = $config }', "'TimeDistributed' is not allowed"),
+    ("layer", '{ type = "RNN", cell = $config }', "'RNN' is not allowed"),
+    ("layer", '{ type = "LSTM", units = 4, cell = $config }', "argument 'cell' is not allowed"),
+    ("layer", '{ type = "Dense", units = 8, kernel_initializer = $config }', "not a Keras config"),
+    ("layer", '{ type = "Dense", units = 8, kernel_regularizer = $config }', "not a Keras config"),
+    ("layer", '{ type = "Dense", units = 8, activation = $config }', "the name of an activation"),
+    ("layer", '{ type = "Dense", units = 8, dtype = $config }', "dtype should be one of"),
+    (
+        "layer",
+        '{ type = "Dense", units = 8, quantization_config = $config }',
+        "'quantization_config' is not allowed",
+    ),
+    ("layer", '{ type = "StringLookup", vocabulary = "$secret" }', "vocabulary from a file"),
+    ("layer", '{ type = "IntegerLookup", vocabulary = "$secret" }', "vocabulary from a file"),
+    ("layer", '{ type = "TextVectorization", vocabulary = "$secret" }', "vocabulary from a file"),
+    ("layer", '{ type = "Normalization", mean = "$secret", variance = 1.0 }', "a file path"),
+    ("compile", 'optimizer = { type = "SGD", learning_rate = $config }', "not a Keras config"),
+    (
+        "compile",
+        'loss = { type = "SparseCategoricalCrossentropy", reduction = $config }',
+        "takes no table here",
+    ),
+    ("compile", 'metrics = ["keras.layers.TFSMLayer"]', "unknown Keras metric"),
+    ("callback", 'type = "CSVLogger"\nfilename = "$out/h.csv"', "is an absolute path"),
+    ("callback", 'type = "ModelCheckpoint"\nfilepath = "../../../../w.keras"', "climbs out"),
+    ("callback", 'type = "BackupAndRestore"\nbackup_dir = "$out"', "is an absolute path"),
+    ("callback", 'type = "TensorBoard"\nlog_dir = "~/tensorboard"', "points into a home folder"),
+    (
+        "callback",
+        'type = "TensorBoard"\nembeddings_metadata = "$secret"',
+        "'embeddings_metadata' is not allowed",
+    ),
+    ("callback", 'type = "RemoteMonitor"\nroot = "http://127.0.0.1:9"', "over the network"),
+    ("callback", 'type = "OrbaxCheckpoint"\ndirectory = "$out"', "'OrbaxCheckpoint' is not"),
+    ("callback", 'type = "LambdaCallback"\non_epoch_end = "os.system"', "Python functions"),
+]
+
+
 def hostile_cases(crafted: dict[str, Path]) -> list[tuple[str, str, str]]:
-    """(id, scenario tables, expected refusal) for every path- or config-taking argument."""
-    model, secret, out = crafted["model"], crafted["secret"], crafted["root"] / "written"
-    config = config_of(model)
-
-    def layers(first: str) -> str:
-        return f"[model]\nlayers = [{first}, {DENSE_OUT}]\n"
-
-    def callback(table: str) -> str:
-        return f"[model]\nlayers = [{DENSE_OUT}]\n[[callbacks]]\n{table}\n"
-
-    def compile_(table: str) -> str:
-        return f"[model]\nlayers = [{DENSE_OUT}]\n[compile]\n{table}\n"
-
+    """(file stem, scenario tables, expected refusal) for every path- or config-taking argument."""
+    values = {
+        "model": crafted["model"],
+        "secret": crafted["secret"],
+        "out": crafted["root"] / "written",
+        "config": config_of(crafted["model"]),
+    }
+    wrap = {
+        "layer": f"[model]\nlayers = [@, {DENSE_OUT}]\n",
+        "callback": f"[model]\nlayers = [{DENSE_OUT}]\n[[callbacks]]\n@\n",
+        "compile": f"[model]\nlayers = [{DENSE_OUT}]\n[compile]\n@\n",
+    }
     return [
         (
-            "TFSMLayer",
-            layers(f'{{ type = "TFSMLayer", filepath = "{model}" }}'),
-            "it loads and runs a saved graph",
-        ),
-        (
-            "Bidirectional.layer",
-            layers(f'{{ type = "Bidirectional", layer = {config} }}'),
-            "'Bidirectional' is not allowed",
-        ),
-        (
-            "TimeDistributed.layer",
-            layers(f'{{ type = "TimeDistributed", layer = {config} }}'),
-            "'TimeDistributed' is not allowed",
-        ),
-        ("RNN.cell", layers(f'{{ type = "RNN", cell = {config} }}'), "'RNN' is not allowed"),
-        (
-            "LSTM.cell",
-            layers(f'{{ type = "LSTM", units = 4, cell = {config} }}'),
-            "LSTM argument 'cell' is not allowed",
-        ),
-        (
-            "Dense.kernel_initializer",
-            layers(f'{{ type = "Dense", units = 8, kernel_initializer = {config} }}'),
-            "not a Keras config",
-        ),
-        (
-            "Dense.kernel_regularizer",
-            layers(f'{{ type = "Dense", units = 8, kernel_regularizer = {config} }}'),
-            "not a Keras config",
-        ),
-        (
-            "Dense.activation",
-            layers(f'{{ type = "Dense", units = 8, activation = {config} }}'),
-            "takes the name of an activation",
-        ),
-        (
-            "Dense.dtype",
-            layers(f'{{ type = "Dense", units = 8, dtype = {config} }}'),
-            "dtype should be one of",
-        ),
-        (
-            "Dense.quantization_config",
-            layers(f'{{ type = "Dense", units = 8, quantization_config = {config} }}'),
-            "'quantization_config' is not allowed",
-        ),
-        (
-            "StringLookup.vocabulary",
-            layers(f'{{ type = "StringLookup", vocabulary = "{secret}" }}'),
-            "read its vocabulary from a file",
-        ),
-        (
-            "IntegerLookup.vocabulary",
-            layers(f'{{ type = "IntegerLookup", vocabulary = "{secret}" }}'),
-            "read its vocabulary from a file",
-        ),
-        (
-            "TextVectorization.vocabulary",
-            layers(f'{{ type = "TextVectorization", vocabulary = "{secret}" }}'),
-            "read its vocabulary from a file",
-        ),
-        (
-            "Normalization.mean",
-            layers(f'{{ type = "Normalization", mean = "{secret}", variance = 1.0 }}'),
-            "looks like a file path",
-        ),
-        (
-            "optimizer.learning_rate",
-            compile_(f'optimizer = {{ type = "SGD", learning_rate = {config} }}'),
-            "not a Keras config",
-        ),
-        (
-            "loss.reduction",
-            compile_(f'loss = {{ type = "SparseCategoricalCrossentropy", reduction = {config} }}'),
-            "takes no table here",
-        ),
-        ("metric", compile_('metrics = ["keras.layers.TFSMLayer"]'), "unknown Keras metric"),
-        (
-            "CSVLogger.filename",
-            callback(f'type = "CSVLogger"\nfilename = "{out}/h.csv"'),
-            "is an absolute path",
-        ),
-        (
-            "ModelCheckpoint.filepath",
-            callback(f'type = "ModelCheckpoint"\nfilepath = "../../../../{out.name}.keras"'),
-            "climbs out",
-        ),
-        (
-            "BackupAndRestore.backup_dir",
-            callback(f'type = "BackupAndRestore"\nbackup_dir = "{out}"'),
-            "is an absolute path",
-        ),
-        (
-            "TensorBoard.log_dir",
-            callback('type = "TensorBoard"\nlog_dir = "~/tensorboard"'),
-            "points into a home folder",
-        ),
-        (
-            "TensorBoard.embeddings_metadata",
-            callback(f'type = "TensorBoard"\nembeddings_metadata = "{secret}"'),
-            "'embeddings_metadata' is not allowed",
-        ),
-        (
-            "RemoteMonitor.root",
-            callback('type = "RemoteMonitor"\nroot = "http://127.0.0.1:9"'),
-            "over the network",
-        ),
-        (
-            "OrbaxCheckpoint.directory",
-            callback(f'type = "OrbaxCheckpoint"\ndirectory = "{out}"'),
-            "'OrbaxCheckpoint' is not allowed",
-        ),
-        (
-            "LambdaCallback",
-            callback('type = "LambdaCallback"\non_epoch_end = "os.system"'),
-            "needs Python functions",
-        ),
+            f"case{index}",
+            wrap[where].replace("@", string.Template(table).substitute(values)),
+            expected,
+        )
+        for index, (where, table, expected) in enumerate(HOSTILE)
     ]
 
 
