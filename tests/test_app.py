@@ -190,11 +190,17 @@ def stored_app():
     ],
 )
 def test_dashboard_layout_snapshots(snap_compare, size, tab, keys):
+    """Pins the layout of each dashboard tab on the stored fixture run (approved after reading
+    each screen in tmux at 80x24 against the fixture's files; the values themselves are
+    asserted cell by cell in test_screens.py): the variant list with state glyphs and whole
+    epoch counts, the footer with Quit/Keys/Compare, tables fitted with dropped columns named."""
     assert snap_compare(stored_app(), terminal_size=size, press=keys)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_picker_and_compare_snapshots(snap_compare, size):
+    """Pins the picker (an invalid scenario's error inline) and the compare screen with two
+    trials chosen: curves drawn, results with only the columns that fit."""
     app = create_app(FIXTURES / "scenarios", FIXTURES / "runs")
     assert snap_compare(app, terminal_size=size, press=["down"])
     app = create_app(FIXTURES / "scenarios", FIXTURES / "runs")

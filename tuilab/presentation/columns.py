@@ -240,7 +240,11 @@ def sort_rows(rows: list[Row], col: Column[Row]) -> list[Row]:
 
 
 def fit_columns(
-    columns: Sequence[Column[Row]], rows: Sequence[Row], width: int, padding: int = 3
+    columns: Sequence[Column[Row]],
+    rows: Sequence[Row],
+    width: int,
+    padding: int = 3,
+    can_fold: bool = True,
 ) -> tuple[list[Column[Row]], list[Column[Row]]]:
     """The columns that fit in `width` (whole, never cut), and those dropped, by priority.
 
@@ -249,11 +253,12 @@ def fit_columns(
         rows: What the cells will hold (their widths count).
         width: Characters available.
         padding: Per column, for borders and spaces (3 for a Rich table with borders).
+        can_fold: Whether free-text columns may wrap (Rich tables) or not (DataTables).
     """
 
     def needed(col: Column[Row]) -> int:
         widest = max([len(col.header), *(len(col.text(row)) for row in rows)])
-        if col.fold:  # free text wraps onto more lines; it needs only a readable width
+        if col.fold and can_fold:  # free text wraps onto more lines: a readable width will do
             widest = min(widest, max(len(col.header), TEXT_FOLD_WIDTH))
         return widest + padding
 

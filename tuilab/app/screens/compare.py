@@ -8,16 +8,24 @@ from typing import ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, SelectionList, TabbedContent, TabPane
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Header,
+    SelectionList,
+    Static,
+    TabbedContent,
+    TabPane,
+)
 from textual_plotext import PlotextPlot
 
 from tuilab.app.colors import plot_color
 from tuilab.app.widgets.results import fill_spec_table
 from tuilab.errors import TuilabError
 from tuilab.presentation.charts import ChartOptions, draw_curves
-from tuilab.presentation.columns import COMPARISON_COLUMNS, trial_row, with_deltas
+from tuilab.presentation.columns import COMPARISON_COLUMNS, fit_columns, trial_row, with_deltas
 from tuilab.presentation.numbers import layer_signature
 from tuilab.presentation.text import clean, plain
 from tuilab.runtime.compare import Selection, differing_keys, select
@@ -77,8 +85,9 @@ class CompareScreen(Screen):
             with TabbedContent(id="compare-tabs"):
                 with TabPane("Curves", id="compare-curves"):
                     yield PlotextPlot(id="compare-plot")
-                with TabPane("Results", id="compare-results"):
+                with TabPane("Results", id="compare-results"), Vertical():
                     yield DataTable(id="compare-table", cursor_type="row")
+                    yield Static(id="compare-note")
                 with TabPane("Differences", id="compare-diff"):
                     yield DataTable(id="diff-table", cursor_type="row")
         yield Footer()
@@ -115,7 +124,12 @@ class CompareScreen(Screen):
 
     def _fill_results(self) -> None:
         rows = with_deltas([trial_row(s.result, s.label) for s in self.chosen])
-        fill_spec_table(self.query_one("#compare-table", DataTable), COMPARISON_COLUMNS, rows)
+        table = self.query_one("#compare-table", DataTable)
+        width = self.query_one("#compare-tabs").size.width
+        kept, dropped = fit_columns(COMPARISON_COLUMNS, rows, width, 2, can_fold=False)
+        fill_spec_table(table, kept, rows)
+        note = f"too narrow for: {', '.join(c.header for c in dropped)}" if dropped else ""
+        self.query_one("#compare-note", Static).update(note)
 
     def _fill_diff(self) -> None:
         table = self.query_one("#diff-table", DataTable)

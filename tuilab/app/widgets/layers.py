@@ -28,7 +28,7 @@ class LayersView(Vertical):
             totals.update("No variant selected yet.")
             return
         width = self.size.width or self.app.size.width
-        kept, dropped = fit_columns(LAYER_COLUMNS, summary.rows, width, padding=2)
+        kept, dropped = fit_columns(LAYER_COLUMNS, summary.rows, width, 2, can_fold=False)
         fill_spec_table(table, kept, summary.rows)
         note = f"\ntoo narrow for: {', '.join(c.header for c in dropped)}" if dropped else ""
         totals.update(plain(f"{trial}: {layer_totals(summary)}{note}", multiline=True))

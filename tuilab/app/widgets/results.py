@@ -61,7 +61,7 @@ class ResultsTable(DataTable):
         rows = [trial_row(state.book.trials[t]) for t in state.trials if t in state.book.trials]
         self.rows_shown = sort_rows(rows, self.COLUMNS[self.sort_index])
         width = self.size.width or self.app.size.width
-        kept, dropped = fit_columns(self.COLUMNS, self.rows_shown, width, padding=2)
+        kept, dropped = fit_columns(self.COLUMNS, self.rows_shown, width, 2, can_fold=False)
         fill_spec_table(self, kept, self.rows_shown)
         return [c.header for c in dropped]
 
