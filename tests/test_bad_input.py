@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from tuilab.cli import app
 from tuilab.errors import TuilabError
-from tuilab.model.check import check_scenario
 from tuilab.runtime.store import safe_name
+from tuilab.runtime.validation import check_scenario
 from tuilab.scenario import load_scenario
 
 CORPUS = sorted((ROOT / "tests" / "corpus").glob("*.toml"))

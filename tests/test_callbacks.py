@@ -11,11 +11,11 @@ import pytest
 from conftest import ROOT
 from typer.testing import CliRunner
 
+from tuilab.backend import import_keras
 from tuilab.cli import app
 from tuilab.model.allowlist import ALLOWED_CALLBACKS
 from tuilab.model.builder import BuildError
 from tuilab.model.callbacks import check_callbacks, make_callbacks
-from tuilab.runtime.tf_setup import import_keras
 
 CORPUS = sorted((ROOT / "tests" / "corpus").glob("*.toml"))
 TINY = """

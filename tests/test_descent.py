@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from tuilab.cli import app
 from tuilab.descent.run import run_descent
 from tuilab.errors import ScenarioError
-from tuilab.model.check import check_scenario
+from tuilab.runtime.validation import check_scenario
 from tuilab.scenario import load_scenario
 from tuilab.scenario.descent import DescentConfig
 

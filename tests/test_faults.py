@@ -40,7 +40,16 @@ def test_a_full_disk_mid_run_ends_it_failed_and_keeps_the_finished_epochs(write_
     )
     path = write_scenario(text)
     result = subprocess.run(
-        [sys.executable, "-m", "tuilab", "run", str(path), "--headless", "--runs-dir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "tuilab",
+            "run",
+            str(path),
+            "--headless",
+            "--runs-dir",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
         timeout=240,
@@ -183,7 +192,9 @@ def test_an_error_while_evaluating_fails_that_trial_only(write_scenario, tmp_pat
     assert result.exit_code == 1
     events = [json.loads(line) for line in result.stdout.splitlines()]
     failed = [e for e in events if e["event"] == "variant_failed"]
-    assert [(e["trial"], e["reason"]) for e in failed] == [("a", "ValueError: test labels do not fit")]
+    assert [(e["trial"], e["reason"]) for e in failed] == [
+        ("a", "ValueError: test labels do not fit")
+    ]
     assert [e["trial"] for e in events if e["event"] == "variant_finished"] == ["b"]
     meta = json.loads(next(tmp_path.glob("*/*/run.json")).read_text())
     assert meta["status"] == "failed"

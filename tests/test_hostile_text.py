@@ -173,7 +173,7 @@ async def test_the_app_lists_and_opens_hostile_scenarios_and_runs(tmp_path):
     scenarios.mkdir()
     for index, name in enumerate(NASTY[:6]):
         (scenarios / f"h{index}.toml").write_text(scenario_text(name, name), encoding="utf-8")
-    (scenarios / "broken.toml").write_text("[scenario]\nname = \"\x1b[2J", encoding="utf-8")
+    (scenarios / "broken.toml").write_text('[scenario]\nname = "\x1b[2J', encoding="utf-8")
     root = tmp_path / "runs"
     stored_copy(root, NASTY[3] + NASTY[0])
     app_ = create_app(scenarios, root)

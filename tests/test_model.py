@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tuilab.errors import ScenarioError
-from tuilab.model.check import check_scenario
 from tuilab.model.plan import plan_layers
 from tuilab.model.summary import batchnorm_state, summarize
+from tuilab.runtime.validation import check_scenario
 from tuilab.scenario import load_scenario
 from tuilab.scenario.schema import ModelConfig
 

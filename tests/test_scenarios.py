@@ -10,8 +10,8 @@ from conftest import FASHION_DEBIAN, ROOT, make_cifar_folder, make_npz
 from typer.testing import CliRunner
 
 from tuilab.cli import app
-from tuilab.model.check import check_scenario
 from tuilab.model.summary import batchnorm_state, summarize
+from tuilab.runtime.validation import check_scenario
 from tuilab.scenario import load_scenario
 
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))

@@ -31,7 +31,13 @@ FIXTURES = ROOT / "tests" / "fixtures"
 STORED_RUN = FIXTURES / "runs" / "quick" / "20260101-120000"
 SUMMARY = {
     "rows": [
-        {"name": "dense", "type": "Dense", "output_shape": [None, 10], "params": 650, "trainable": 650}
+        {
+            "name": "dense",
+            "type": "Dense",
+            "output_shape": [None, 10],
+            "params": 650,
+            "trainable": 650,
+        }
     ],
     "total": 650,
     "trainable": 650,
@@ -83,7 +89,9 @@ async def test_results_tab_puts_every_value_under_its_own_header():
             assert cell(table, str(index), "epochs") == str(stored["epochs"])
             expected = format_value(stored["best"]["val_accuracy"])
             assert cell(table, str(index), "best_val_accuracy") == expected
-            assert cell(table, str(index), "test_accuracy") == format_value(stored["test"]["accuracy"])
+            assert cell(table, str(index), "test_accuracy") == format_value(
+                stored["test"]["accuracy"]
+            )
             assert cell(table, str(index), "test_loss") == format_value(stored["test"]["loss"])
         await pilot.press("o")  # next column: Best val loss... sorts by it, values stay put
         await pilot.pause(0.2)

@@ -15,12 +15,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from tuilab.backend import import_keras
 from tuilab.cli import app
 from tuilab.model.allowlist import ALLOWED_LAYERS, REFUSED, REFUSED_ARGUMENTS, refusal
 from tuilab.model.builder import BuildError
 from tuilab.model.callbacks import make_callbacks
 from tuilab.model.keras_classes import KerasLookupError, accepted_arguments, instantiate
-from tuilab.runtime.tf_setup import import_keras
 
 BASE = """
 [scenario]

@@ -102,7 +102,9 @@ def test_a_half_written_last_line_is_what_a_kill_leaves_and_is_no_problem(runs):
     assert len(stored.events) == len(text.splitlines())
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     field=st.sampled_from(["trial", "epoch", "logs", "learning_rate", "seconds", "event"]),
     value=st.one_of(
@@ -218,9 +220,7 @@ def test_report_to_a_folder_or_unwritable_path_is_a_clear_error(runs, tmp_path):
 
 
 def test_markdown_report_escapes_pipes_and_control_characters(runs):
-    edit_json(
-        runs / "quick" / "good" / "run.json", lambda d: {**d, "scenario": "a | b \x1b[2J"}
-    )
+    edit_json(runs / "quick" / "good" / "run.json", lambda d: {**d, "scenario": "a | b \x1b[2J"})
     path = runs / "quick" / "good" / "events.jsonl"
     path.write_text(path.read_text().replace('"scenario":"Quick test"', '"scenario":"a | b"'))
     result = invoke("report", "quick/good", "--runs-dir", str(runs))

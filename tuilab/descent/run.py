@@ -51,7 +51,7 @@ def run_descent(config: DescentConfig) -> DescentPath:
     Plain descent applies x <- x - lr * grad itself; a Keras optimizer applies its own rule
     through `apply_gradients`. A non-finite value stops the path (diverged).
     """
-    from tuilab.runtime.tf_setup import import_keras
+    from tuilab.backend import import_keras
 
     import_keras()
     import tensorflow as tf

@@ -21,7 +21,7 @@ def scenario_files(paths: list[Path]) -> list[Path]:
 
 def validate(paths: list[Path], overrides: list[str], out: Console, err: Console) -> int:
     """Load and build every variant of every file; 0 if all are valid, 2 otherwise."""
-    from tuilab.model.check import check_scenario
+    from tuilab.runtime.validation import check_scenario
     from tuilab.scenario import load_scenario
 
     failed = 0
@@ -48,8 +48,8 @@ def validate(paths: list[Path], overrides: list[str], out: Console, err: Console
 def summary(path: Path, variants: list[str], overrides: list[str], out: Console) -> int:
     """Print the Keras-style layer table of each (selected) variant."""
     from tuilab.headless.tables import summary_table
-    from tuilab.model.check import check_scenario
     from tuilab.model.summary import batchnorm_state, summarize
+    from tuilab.runtime.validation import check_scenario
     from tuilab.scenario import load_scenario
 
     scenario = load_scenario(path, overrides).select(variants)

@@ -28,7 +28,7 @@ def run_headless(request: RunRequest, console: Console, errors: Console) -> int:
         scenario = load_scenario(request.scenario, request.overrides).select(request.variants)
         if scenario.kind == "descent":
             from tuilab.headless.descent_cmd import run_descent_headless
-            from tuilab.model.check import check_scenario
+            from tuilab.runtime.validation import check_scenario
 
             check_scenario(scenario)
             return run_descent_headless(scenario, console, request.json)

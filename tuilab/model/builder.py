@@ -61,7 +61,7 @@ def build_model(config: VariantConfig, input_shape: tuple[int, ...], classes: in
         BuildError: for an unknown layer or argument, a bad value, a shape that cannot
             work, or an output that does not match the classes and the loss.
     """
-    from tuilab.runtime.tf_setup import import_keras
+    from tuilab.backend import import_keras
 
     keras = import_keras()
     model = keras.Sequential(name="model")

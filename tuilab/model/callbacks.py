@@ -242,7 +242,7 @@ def _inside(folder: Path, relative: PurePosixPath, path: PathArgument, key: Key)
 
 def _remover(folder: Path) -> Any:
     """A callback that removes `folder` when training ends (unstored runs)."""
-    from tuilab.runtime.tf_setup import import_keras
+    from tuilab.backend import import_keras
 
     keras = import_keras()
 

@@ -7,11 +7,8 @@ from typing import Any
 
 from tuilab.data.preprocess import input_shape_for
 from tuilab.data.sources import spec_for
-from tuilab.errors import Problem, ScenarioError
 from tuilab.model.builder import BuildError, build_model
 from tuilab.model.compile import check_callbacks, check_metrics, make_loss, make_optimizer
-from tuilab.scenario.descent import DescentConfig
-from tuilab.scenario.loader import Scenario
 from tuilab.scenario.schema import VariantConfig
 
 
@@ -51,7 +48,7 @@ def check_variant(config: VariantConfig) -> tuple[Any, list[BuildError]]:
     return model, errors
 
 
-__all__ = ["BuildError", "check_scenario", "check_variant"]
+__all__ = ["BuildError", "check_variant"]
 
 
 def _check_together(config: VariantConfig) -> None:
@@ -76,33 +73,3 @@ def _check_together(config: VariantConfig) -> None:
                 "follows a schedule",
                 "remove the callback or give learning_rate a number",
             )
-
-
-def check_descent(config: DescentConfig) -> list[BuildError]:
-    """A playground variant's optimizer must be "gd" or a Keras optimizer with valid arguments."""
-    from tuilab.descent.run import make_descent_optimizer
-
-    try:
-        make_descent_optimizer(config)
-    except BuildError as exc:
-        detail = exc.key[2:] if isinstance(config.optimizer, dict) else ()
-        return [BuildError(("descent", "optimizer", *detail), exc.message, exc.hint)]
-    return []
-
-
-def check_scenario(scenario: Scenario) -> dict[str, Any]:
-    """Check every variant; return their built models or raise one `ScenarioError` for all."""
-    problems: list[Problem] = []
-    models = {}
-    for name, config in scenario.variants.items():
-        if scenario.kind == "descent":
-            models[name], errors = None, check_descent(config.descent)
-        else:
-            models[name], errors = check_variant(config)
-        for exc in errors:
-            problem = scenario.problem(name, exc.key, exc.message, exc.hint)
-            if problem not in problems:
-                problems.append(problem)
-    if problems:
-        raise ScenarioError(scenario.path, problems)
-    return models

@@ -34,7 +34,7 @@ def _from_spec(namespace: str, spec: str | dict[str, Any], key: Key) -> Any:
 
 def _from_name(namespace: str, name: str, key: Key) -> Any:
     """`keras.<namespace>.get(name)` for a plain name of an allowed class or function."""
-    from tuilab.runtime.tf_setup import import_keras
+    from tuilab.backend import import_keras
 
     unknown = BuildError(
         key,
@@ -67,8 +67,8 @@ def _first_line(exc: Exception) -> str:
 
 
 def _known_names(namespace: str) -> list[str]:
+    from tuilab.backend import import_keras
     from tuilab.model.allowlist import refusal
-    from tuilab.runtime.tf_setup import import_keras
 
     module = getattr(import_keras(), namespace)
     lowered = {n.lower(): n for n in class_names(namespace)}
@@ -98,7 +98,7 @@ def make_loss(spec: str | dict[str, Any]) -> Any:
 
 def check_metrics(metrics: list[str]) -> list[str]:
     """Return `metrics` after checking Keras knows each name."""
-    from tuilab.runtime.tf_setup import import_keras
+    from tuilab.backend import import_keras
 
     keras = import_keras()
     for index, name in enumerate(metrics):

@@ -53,7 +53,7 @@ class KerasLookupError(LookupError):
 
 def keras_module(namespace: str) -> Any:
     """`keras.layers`, `keras.optimizers.schedules`, ... (imports Keras)."""
-    from tuilab.runtime.tf_setup import import_keras
+    from tuilab.backend import import_keras
 
     module = import_keras()
     for part in namespace.split("."):

@@ -59,7 +59,7 @@ def nested_namespace(namespace: str, argument: str) -> str | None:
 @cache
 def activation_names() -> tuple[str, ...]:
     """Every function name `keras.activations.get` knows."""
-    from tuilab.runtime.tf_setup import import_keras
+    from tuilab.backend import import_keras
 
     module = import_keras().activations
     return tuple(

@@ -29,7 +29,7 @@ def uses_multi_worker(configs: list[RunConfig]) -> bool:
 
 def prepare_strategies(configs: list[RunConfig]) -> None:
     """Create the multi-worker strategy early, if one is asked for."""
-    from tuilab.runtime.tf_setup import import_keras
+    from tuilab.backend import import_keras
 
     import_keras()
     if uses_multi_worker(configs):
@@ -55,7 +55,7 @@ def make_strategy(run: RunConfig) -> Any:
     given devices); "multi_worker" reads its cluster from `TF_CONFIG`; "auto" picks mirrored
     when more than one GPU is visible.
     """
-    from tuilab.runtime.tf_setup import import_keras
+    from tuilab.backend import import_keras
 
     import_keras()
     import tensorflow as tf

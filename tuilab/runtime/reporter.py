@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tuilab.backend import learning_rate_of
 from tuilab.model.summary import batchnorm_state
 from tuilab.runtime.control import RunControl
 from tuilab.runtime.events import (
@@ -19,14 +20,13 @@ from tuilab.runtime.events import (
     Event,
     LearningRateChanged,
 )
-from tuilab.runtime.tf_setup import learning_rate_of
 
 Sink = Callable[[Event], None]
 PROGRESS_INTERVAL_S = 0.2
 
 
 def _reporter_base() -> type:
-    from tuilab.runtime.tf_setup import import_keras
+    from tuilab.backend import import_keras
 
     return import_keras().callbacks.Callback
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tuilab.backend import device_description, import_keras, learning_rate_of
 from tuilab.data import PreparedData, load_data
 from tuilab.errors import TuilabError
 from tuilab.model.builder import BuildError, build_model
@@ -29,7 +30,6 @@ from tuilab.runtime.multi_worker import adapt_for_cluster, in_cluster
 from tuilab.runtime.reporter import make_reporter
 from tuilab.runtime.run_folder import RunFolder
 from tuilab.runtime.speed import steps_per_epoch, steps_per_execution
-from tuilab.runtime.tf_setup import device_description, import_keras, learning_rate_of
 from tuilab.scenario.loader import Scenario
 from tuilab.scenario.schema import VariantConfig
 

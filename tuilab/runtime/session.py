@@ -34,10 +34,10 @@ def prepare_run(request: RunRequest, control: RunControl | None = None) -> tuple
     Raises:
         TuilabError: bad scenario, missing data, unwritable runs folder: nothing is stored.
     """
-    from tuilab.model.check import check_scenario
     from tuilab.runtime.distribute import is_chief, prepare_strategies
     from tuilab.runtime.runner import Runner
     from tuilab.runtime.store import RunStore
+    from tuilab.runtime.validation import check_scenario
     from tuilab.scenario import load_scenario
 
     scenario = load_scenario(request.scenario, request.overrides).select(request.variants)

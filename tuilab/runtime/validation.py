@@ -1,0 +1,44 @@
+"""Check a whole scenario without training: every variant built, every problem reported at once.
+
+Training scenarios are checked by `model.check.check_variant`, playground scenarios by building
+their optimizer; this module sits above both so neither imports the other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tuilab.descent.run import make_descent_optimizer
+from tuilab.errors import Problem, ScenarioError
+from tuilab.model.builder import BuildError
+from tuilab.model.check import check_variant
+from tuilab.scenario.descent import DescentConfig
+from tuilab.scenario.loader import Scenario
+
+
+def check_descent(config: DescentConfig) -> list[BuildError]:
+    """A playground variant's optimizer must be "gd" or a Keras optimizer with valid arguments."""
+    try:
+        make_descent_optimizer(config)
+    except BuildError as exc:
+        detail = exc.key[2:] if isinstance(config.optimizer, dict) else ()
+        return [BuildError(("descent", "optimizer", *detail), exc.message, exc.hint)]
+    return []
+
+
+def check_scenario(scenario: Scenario) -> dict[str, Any]:
+    """Check every variant; return their built models or raise one `ScenarioError` for all."""
+    problems: list[Problem] = []
+    models = {}
+    for name, config in scenario.variants.items():
+        if scenario.kind == "descent":
+            models[name], errors = None, check_descent(config.descent)
+        else:
+            models[name], errors = check_variant(config)
+        for exc in errors:
+            problem = scenario.problem(name, exc.key, exc.message, exc.hint)
+            if problem not in problems:
+                problems.append(problem)
+    if problems:
+        raise ScenarioError(scenario.path, problems)
+    return models
