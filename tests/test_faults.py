@@ -109,8 +109,14 @@ def test_killing_the_tmux_server_stops_the_run_and_ends_the_process(write_scenar
     assert json.loads((run / "results.json").read_text())["trials"]["a"]["status"] == "stopped"
 
 
-def test_an_external_sigint_to_the_app_stops_training_and_exits(write_scenario, tmp_path):
-    """`kill -INT` from another shell: the app stops cleanly instead of vanishing mid-run."""
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)]
+)
+def test_a_signal_to_the_app_stops_training_keeps_results_and_exits(
+    write_scenario, tmp_path, signum, code
+):
+    """The real app in a pseudo-terminal, as over SSH: SIGTERM or SIGHUP as when the session
+    dies, SIGINT as `kill -INT` from another shell. It stops cleanly instead of vanishing."""
     import pty
 
     path = write_scenario(QUICK.replace("epochs = 2", "epochs = 500"))
@@ -136,15 +142,16 @@ def test_an_external_sigint_to_the_app_stops_training_and_exits(write_scenario, 
             os.read(leader, 65536)
         time.sleep(0.1)
     assert history is not None, "the app did not start training"
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     while process.poll() is None and time.monotonic() < deadline:
         with contextlib.suppress(OSError):
             os.read(leader, 65536)
         time.sleep(0.05)
-    assert process.wait(timeout=60) == 130
+    assert process.wait(timeout=60) == code
     os.close(leader)
     run = history.parent.parent.parent
     assert json.loads((run / "run.json").read_text())["status"] == "stopped"
+    assert json.loads((run / "results.json").read_text())["trials"]["a"]["status"] == "stopped"
 
 
 async def test_an_internal_error_in_the_app_ends_the_run_failed_not_running(
@@ -200,3 +207,23 @@ def test_an_error_while_evaluating_fails_that_trial_only(write_scenario, tmp_pat
     assert meta["status"] == "failed"
     results = json.loads(next(tmp_path.glob("*/*/results.json")).read_text())
     assert results["status"] == "failed" and results["trials"]["b"]["status"] == "finished"
+
+
+def test_a_tensorflow_graph_error_is_reported_by_its_real_line(write_scenario):
+    """Keras raises `Graph execution error:` followed by a traceback; the reason is the line
+    that says what went wrong, not the cut first line."""
+    import keras
+    import numpy as np
+
+    from tuilab.runtime.runner import _describe
+    from tuilab.scenario import load_scenario
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy")
+    with pytest.raises(Exception) as caught:
+        model.evaluate(np.zeros((8, 4), "float32"), np.full(8, 7), verbose=0)
+    assert str(caught.value).startswith("Graph execution error")
+    config = next(iter(load_scenario(write_scenario(QUICK)).variants.values()))
+    reason = _describe(caught.value, config)
+    assert reason.startswith("InvalidArgumentError: ") and "label value of 7" in reason
+    assert "Graph execution error" not in reason
