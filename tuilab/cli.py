@@ -153,6 +153,29 @@ def show(
 
 
 @app.command()
+def attach(
+    run: Annotated[
+        str | None, typer.Argument(help="Run to watch (default: the newest one training).")
+    ] = None,
+    runs: RunsDirOption = None,
+) -> None:
+    """Watch a run that another process trains, live; steer it with the dashboard's keys."""
+    from tuilab.app.launch import launch_app_attached
+    from tuilab.runtime.follow import newest_running
+    from tuilab.runtime.run_folder import find_run, list_runs
+
+    root = runs_dir(runs)
+    try:
+        folder = find_run(root, run) if run else newest_running(list_runs(root))
+    except TuilabError as exc:
+        _report(exc)
+    if folder is None:
+        err.print(plain(f"no run is training under {root} (`tuilab runs` lists them)", "red"))
+        raise typer.Exit(2)
+    raise typer.Exit(launch_app_attached(folder.path, root))
+
+
+@app.command()
 def compare(
     items: Annotated[list[str], typer.Argument(help="RUN[:VARIANT] items to compare.")],
     runs: RunsDirOption = None,

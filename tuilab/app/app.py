@@ -23,6 +23,7 @@ from tuilab.app.screens.dashboard import DashboardScreen
 from tuilab.app.screens.picker import PickerScreen
 from tuilab.errors import TuilabError
 from tuilab.presentation.text import clean
+from tuilab.runtime.run_folder import RunFolder
 from tuilab.runtime.session import RunRequest
 from tuilab.runtime.stored import load_run
 
@@ -50,8 +51,10 @@ class TuilabApp(App[int]):
         runs_dir: Path,
         run: RunRequest | None = None,
         stored_run: Path | None = None,
+        attach: Path | None = None,
     ) -> None:
         super().__init__()
+        self.attach_to = attach
         self.source = source
         self.runs_dir = runs_dir
         self.run_request = run
@@ -90,6 +93,13 @@ class TuilabApp(App[int]):
             self.open_scenario(self.run_request, self.run_request.scenario.stem)
         elif self.stored_run is not None:
             self.open_stored(self.stored_run)
+        elif self.attach_to is not None:
+            self.attach(self.attach_to)
+
+    def attach(self, folder: Path) -> None:
+        """Watch a run another process trains, live; a finished run shows its final state."""
+        title = f"attached {clean(RunFolder(folder).run_id)}"
+        self.push_screen(DashboardScreen(title=title, follow=folder))
 
     def open_stored(self, folder: Path) -> None:
         """Replay a stored run on a dashboard; a corrupt run shows what could be read."""
@@ -143,7 +153,11 @@ class TuilabApp(App[int]):
 
     def training_screens(self) -> list[DashboardScreen]:
         """Dashboards whose training is still running."""
-        return [s for s in self.screen_stack if isinstance(s, DashboardScreen) and s.running]
+        return [
+            s
+            for s in self.screen_stack
+            if isinstance(s, DashboardScreen) and s.running and s.attached is None
+        ]
 
     def action_request_quit(self) -> None:
         """Quit; if training runs, ask first, then stop it cleanly before exiting."""
@@ -210,6 +224,7 @@ def create_app(
     runs_dir: Path,
     run: RunRequest | None = None,
     stored_run: Path | None = None,
+    attach: Path | None = None,
 ) -> TuilabApp:
     """The one factory the CLI and the tests use.
 
@@ -218,5 +233,6 @@ def create_app(
         runs_dir: The run store.
         run: Start this run at once (`tuilab run SCENARIO`).
         stored_run: Open this stored run's dashboard at once (`tuilab show RUN --app`).
+        attach: Follow this run, trained by another process (`tuilab attach RUN`).
     """
-    return TuilabApp(source, runs_dir, run, stored_run)
+    return TuilabApp(source, runs_dir, run, stored_run, attach)

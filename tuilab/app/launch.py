@@ -22,6 +22,13 @@ def launch_app_for_run(request: RunRequest) -> int:
     return create_app(source, request.runs_dir, request).run() or 0
 
 
+def launch_app_attached(folder: Path, runs_dir: Path) -> int:
+    """Follow a run another process trains (`tuilab attach RUN`)."""
+    from tuilab.app.app import create_app
+
+    return create_app(Path("scenarios"), runs_dir, attach=folder).run() or 0
+
+
 def launch_app_for_stored(folder: Path, runs_dir: Path) -> int:
     """Open a stored run's dashboard (`tuilab show RUN --app`)."""
     from tuilab.app.app import create_app

@@ -46,8 +46,8 @@ def format_rate(value: float | None) -> str:
     return "-" if not value else f"{value:.3g}"
 
 
-def format_logs(logs: dict[str, float]) -> str:
-    """`loss 0.312 acc 0.887 | val_loss 0.321 val_acc 0.888`: training first, then validation."""
+def format_log_parts(logs: dict[str, float]) -> list[str]:
+    """`["loss 0.312 acc 0.887", "val_loss 0.321 val_acc 0.888"]`: training, then validation."""
     ordered = sorted(logs, key=lambda k: (k.removeprefix("val_") != "loss", k))
     train = [k for k in ordered if not k.startswith("val_")]
     val = [k for k in ordered if k.startswith("val_")]
@@ -55,7 +55,12 @@ def format_logs(logs: dict[str, float]) -> str:
         " ".join(f"{short_metric(k)} {format_value(logs[k])}" for k in keys)
         for keys in (train, val)
     ]
-    return " | ".join(p for p in parts if p)
+    return [p for p in parts if p]
+
+
+def format_logs(logs: dict[str, float]) -> str:
+    """`loss 0.312 acc 0.887 | val_loss 0.321 val_acc 0.888`: training first, then validation."""
+    return " | ".join(format_log_parts(logs))
 
 
 def format_shape(shape: tuple[int | None, ...] | list[int | None]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,6 +27,8 @@ from tuilab.errors import TuilabError
 from tuilab.presentation.text import clean, plain
 from tuilab.runtime.control import RunControl
 from tuilab.runtime.events import Event
+from tuilab.runtime.follow import EventFollower
+from tuilab.runtime.run_folder import RunFolder
 from tuilab.runtime.session import RunRequest
 
 TABS = ("curves", "layers", "batchnorm", "events", "results")
@@ -37,6 +40,8 @@ LINE_STYLES = {
     "control_applied": "cyan",
 }
 REDRAW_INTERVAL_S = 0.25
+FOLLOW_INTERVAL_S = 0.25
+"""How often an attached dashboard looks for new lines (in its own process: free for training)."""
 STEERING = ("stop", "stop_after_epoch", "halve_lr", "checkpoint")
 
 
@@ -46,7 +51,7 @@ class DashboardScreen(Screen):
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("s", "stop", "Stop", id="dashboard.stop"),
         Binding("e", "stop_after_epoch", "Stop@epoch", id="dashboard.stop_after_epoch"),
-        Binding("h", "halve_lr", "lr÷2", id="dashboard.halve_lr"),
+        Binding("h", "halve_lr", "lr÷2", show=False, id="dashboard.halve_lr"),
         Binding("k", "checkpoint", "Checkpoint", show=False, id="dashboard.checkpoint"),
         Binding("r", "rerun", "Rerun", id="dashboard.rerun"),
         Binding("n", "next_tab", "Tab", id="dashboard.next_tab"),
@@ -72,10 +77,13 @@ class DashboardScreen(Screen):
         request: RunRequest | None = None,
         events: list[Event] | None = None,
         title: str = "",
+        follow: Path | None = None,
     ) -> None:
         super().__init__()
         self.request = request
         self.stored_events = events or []
+        self.attached = RunFolder(follow) if follow is not None else None
+        """A run another process trains, followed from its files and steered through them."""
         self.state = RunState()
         self.hidden: set[str] = set()
         self.control = RunControl()
@@ -119,6 +127,10 @@ class DashboardScreen(Screen):
             self._redraw(force=True)
         elif self.request is not None:
             self.start_training(self.request)
+        elif self.attached is not None:
+            self.running = True
+            self.refresh_bindings()
+            self._follow(self.attached)
 
     # -- training --------------------------------------------------------------------------
     def start_training(self, request: RunRequest) -> None:
@@ -144,6 +156,22 @@ class DashboardScreen(Screen):
             runner, store, lambda event: self.post_message(TrainingEvent(event, session))
         )
         self.post_message(TrainingDone(outcome.status, outcome.error, session))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
+    def _follow(self, folder: RunFolder) -> None:
+        """Read what the training process appends; it is never asked for anything."""
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
+        follower = EventFollower(folder)
+        while not worker.is_cancelled:
+            for event in follower.poll():
+                self.post_message(TrainingEvent(event, 1))
+            if follower.ended:
+                status = folder.info().status
+                self.post_message(TrainingDone(status, "", 1))
+                return
+            time.sleep(FOLLOW_INTERVAL_S)
 
     @on(TrainingEvent)
     def _on_training_event(self, message: TrainingEvent) -> None:
@@ -192,7 +220,7 @@ class DashboardScreen(Screen):
                 variants.update_from(self.state, self.hidden)
                 self._selected = variants.selected_trial or self._selected
                 self.query_one("#progress-line", Static).update(
-                    plain(progress_line(self.state, self._selected))
+                    plain(progress_line(self.state, self._selected), multiline=True)
                 )
                 self.query_one("#run-info", Static).update(plain(self._run_info(), multiline=True))
             for part in TABS:
@@ -257,19 +285,35 @@ class DashboardScreen(Screen):
             return not self.running and self.request is not None
         return True
 
+    def _steer(self, action: str, factor: float | None = None) -> bool:
+        """Send a request to the attached run's training process; False when not attached."""
+        if self.attached is None:
+            return False
+        from tuilab.runtime.control_channel import send_request
+
+        try:
+            send_request(self.attached.path, action, factor)
+        except TuilabError as exc:
+            self.notify(str(exc), title="Not sent", severity="error")
+        return True
+
     def action_stop(self) -> None:
-        self.control.stop()
+        if not self._steer("stop"):
+            self.control.stop()
         self._log("control_applied", "stop requested: at the end of this batch")
 
     def action_stop_after_epoch(self) -> None:
-        self.control.stop_after_epoch()
+        if not self._steer("stop_after_epoch"):
+            self.control.stop_after_epoch()
         self._log("control_applied", "stop requested: after this epoch")
 
     def action_halve_lr(self) -> None:
-        self.control.scale_learning_rate(0.5)
+        if not self._steer("scale_lr", 0.5):
+            self.control.scale_learning_rate(0.5)
 
     def action_checkpoint(self) -> None:
-        self.control.checkpoint()
+        if not self._steer("checkpoint"):
+            self.control.checkpoint()
 
     def action_rerun(self) -> None:
         """Train the selected variant again (a new stored run), next to the earlier curves."""

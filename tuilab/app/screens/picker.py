@@ -179,6 +179,9 @@ class PickerScreen(Screen):
             if index is None or not self.runs:
                 return
             info = self.runs[index]
+            if info.status == "running":  # trained by another process: follow it live
+                self.app.attach(info.folder)
+                return
             try:
                 stored = load_run(info.folder)
             except TuilabError as exc:

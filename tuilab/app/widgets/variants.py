@@ -8,7 +8,7 @@ from textual.widgets import DataTable
 from tuilab.app.colors import text_color
 from tuilab.app.run_state import RunState
 from tuilab.presentation.columns import status_style
-from tuilab.presentation.numbers import format_logs
+from tuilab.presentation.numbers import format_log_parts
 from tuilab.presentation.text import clean
 
 STATUS_GLYPH = {"finished": "✓", "failed": "✗", "stopped": "■", "running": "▶", "waiting": "…"}
@@ -79,4 +79,5 @@ def progress_line(state: RunState, trial: str | None) -> str:
     if not trial or trial not in state.progress or state.status(trial) != "running":
         return ""
     progress = state.progress[trial]
-    return f"{trial}: batch {progress.batch}/{progress.steps} · {format_logs(progress.logs)}"
+    head = f"{trial}: batch {progress.batch}/{progress.steps}"
+    return "\n".join([head, *format_log_parts(progress.logs)])
