@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from tuilab.layout import TRIAL_FILES
 from tuilab.model.builder import BuildError
 from tuilab.model.keras_classes import (
     KerasLookupError,
@@ -38,7 +39,7 @@ from tuilab.model.keras_classes import (
 )
 
 Key = tuple[str | int, ...]
-RESERVED = ("history.csv", "summary.json", "batchnorm.jsonl", "model.keras")
+RESERVED = TRIAL_FILES
 _CHECKPOINT = re.compile(r"^checkpoint-epoch\d*\.keras$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

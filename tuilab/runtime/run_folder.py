@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from tuilab import layout
 from tuilab.errors import RunStoreError
 from tuilab.runtime.events import Event, EventFormatError, event_from_json
 
@@ -119,56 +120,61 @@ class RunFolder:
     @property
     def run_json(self) -> Path:
         """Status, pid, host and times."""
-        return self.path / "run.json"
+        return self.path / layout.RUN_JSON
+
+    @property
+    def control_dir(self) -> Path:
+        """Steering requests from other processes (`control_channel`)."""
+        return self.path / layout.CONTROL_DIR
 
     @property
     def heartbeat(self) -> Path:
         """Touched by the training process while it runs."""
-        return self.path / "heartbeat"
+        return self.path / layout.HEARTBEAT
 
     @property
     def scenario_toml(self) -> Path:
         """The scenario file as given."""
-        return self.path / "scenario.toml"
+        return self.path / layout.SCENARIO_TOML
 
     @property
     def resolved_json(self) -> Path:
         """Every variant resolved."""
-        return self.path / "resolved.json"
+        return self.path / layout.RESOLVED_JSON
 
     @property
     def events_jsonl(self) -> Path:
         """The event log."""
-        return self.path / "events.jsonl"
+        return self.path / layout.EVENTS_JSONL
 
     @property
     def results_json(self) -> Path:
         """Per trial and per variant results."""
-        return self.path / "results.json"
+        return self.path / layout.RESULTS_JSON
 
     def trial(self, name: str) -> Path:
         """`variants/<trial>/` (trial names are safe folder names by construction)."""
-        return self.path / "variants" / name
+        return self.path / layout.TRIALS_DIR / name
 
     def history_csv(self, trial: str) -> Path:
         """Per-epoch metrics of one trial, epoch 1-based."""
-        return self.trial(trial) / "history.csv"
+        return self.trial(trial) / layout.HISTORY_CSV
 
     def summary_json(self, trial: str) -> Path:
         """The layer table."""
-        return self.trial(trial) / "summary.json"
+        return self.trial(trial) / layout.SUMMARY_JSON
 
     def batchnorm_jsonl(self, trial: str) -> Path:
         """BatchNormalization variables per epoch."""
-        return self.trial(trial) / "batchnorm.jsonl"
+        return self.trial(trial) / layout.BATCHNORM_JSONL
 
     def model_file(self, trial: str) -> Path:
         """The trained model."""
-        return self.trial(trial) / "model.keras"
+        return self.trial(trial) / layout.MODEL_KERAS
 
     def checkpoint_file(self, trial: str, epoch: int) -> Path:
         """A checkpoint taken on request during `epoch` (1-based)."""
-        return self.trial(trial) / f"checkpoint-epoch{epoch:04d}.keras"
+        return self.trial(trial) / layout.CHECKPOINT_PATTERN.format(epoch=epoch)
 
     @property
     def run_id(self) -> str:

@@ -1,0 +1,24 @@
+"""The file names of a run folder, spelled once (read and written by `runtime.run_folder`).
+
+They live at the bottom of the package so that lower layers can respect them too: the model
+layer refuses a callback path that would overwrite one of a trial's own files.
+"""
+
+from __future__ import annotations
+
+RUN_JSON = "run.json"
+HEARTBEAT = "heartbeat"
+SCENARIO_TOML = "scenario.toml"
+RESOLVED_JSON = "resolved.json"
+EVENTS_JSONL = "events.jsonl"
+RESULTS_JSON = "results.json"
+CONTROL_DIR = "control"
+TRIALS_DIR = "variants"
+
+HISTORY_CSV = "history.csv"
+SUMMARY_JSON = "summary.json"
+BATCHNORM_JSONL = "batchnorm.jsonl"
+MODEL_KERAS = "model.keras"
+CHECKPOINT_PATTERN = "checkpoint-epoch{epoch:04d}.keras"
+TRIAL_FILES = (HISTORY_CSV, SUMMARY_JSON, BATCHNORM_JSONL, MODEL_KERAS)
+"""What tuilab itself writes in a trial's folder (callbacks may not write over them)."""
