@@ -9,6 +9,7 @@ from tuilab.presentation.numbers import format_logs, format_value
 from tuilab.presentation.text import clean
 from tuilab.runtime.events import (
     ControlApplied,
+    ControlRefused,
     EarlyStopped,
     EpochEnded,
     Event,
@@ -68,6 +69,9 @@ def _line(event: Event) -> str | None:
     if isinstance(event, ControlApplied):
         detail = f" {event.detail}" if event.detail else ""
         return f"{event.trial} epoch {event.epoch}: {event.action.replace('_', ' ')}{detail}"
+    if isinstance(event, ControlRefused):
+        where = f"{event.trial}: " if event.trial else ""
+        return f"{where}control request refused: {event.reason}"
     if isinstance(event, VariantFinished):
         test = format_logs(event.test) if event.test else "not evaluated"
         took = f"{event.epochs} epochs in {event.seconds:.1f}s"

@@ -154,6 +154,18 @@ class ControlApplied(Event):
 
 
 @dataclass(frozen=True)
+class ControlRefused(Event):
+    """A steering request from another process was not applied (malformed, unknown, a link).
+
+    `trial` is the trial training when it arrived ("" before the first one).
+    """
+
+    kind: ClassVar[str] = "control_refused"
+    trial: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class VariantFinished(Event):
     """A trial ended normally or by request, with its test metrics when evaluated."""
 
@@ -201,6 +213,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         EarlyStopped,
         BatchNormSnapshot,
         ControlApplied,
+        ControlRefused,
         VariantFinished,
         VariantFailed,
         RunFinished,

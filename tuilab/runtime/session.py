@@ -61,20 +61,35 @@ class RunOutcome:
     error: str = ""
 
 
-def execute(runner: Any, store: Any, deliver: Callable[[Event], None]) -> RunOutcome:
+def execute(
+    runner: Any, store: Any, deliver: Callable[[Event], None], steer: bool = True
+) -> RunOutcome:
     """Train with the store recording every event first; the one way both front ends run.
 
     Whatever happens (an internal error, the disk filling up, a signal that ends the runner
-    early), the store ends marked with a final status, so no run is left `running`.
+    early), the store ends marked with a final status, so no run is left `running`. A stored
+    run also takes steering requests from other processes (`tuilab stop`, `tuilab lr`, an
+    attached app) through its `control/` folder, polled on a thread of its own.
 
     Args:
         runner: A prepared `Runner`.
         store: Its `RunStore`, or None when not storing.
-        deliver: Receives every event after the store has it (on the training thread).
+        deliver: Receives every event after the store has it: on the training thread, but a
+            `ControlRefused` on the control channel's thread (never two at once).
+        steer: Poll the run folder for steering requests (needs a store).
     """
-    store_errors: list[str] = []
+    import threading
 
-    def sink(event: Event) -> None:
+    from tuilab.runtime.control_channel import ControlChannel
+    from tuilab.runtime.events import ControlRefused, VariantStarted
+
+    store_errors: list[str] = []
+    one_at_a_time = threading.Lock()  # the control thread's refusals and the training events
+    current = {"trial": ""}
+
+    def record(event: Event) -> None:
+        if isinstance(event, VariantStarted):
+            current["trial"] = event.trial
         if store is not None and not store_errors:
             try:
                 store.handle(event)
@@ -83,15 +98,32 @@ def execute(runner: Any, store: Any, deliver: Callable[[Event], None]) -> RunOut
                 runner.control.stop()
         deliver(event)
 
+    def sink(event: Event) -> None:
+        with one_at_a_time:
+            record(event)
+
+    def refused(reason: str) -> None:
+        with one_at_a_time:
+            if not store.finished:  # after the run's end it stays on the channel only
+                record(ControlRefused(current["trial"], reason))
+
+    channel = None
+    if store is not None and steer:
+        channel = ControlChannel(store.folder, runner.control, on_refused=refused)
+        channel.start()
     runner.sink = sink
     try:
         status = runner.run()
     except Exception as exc:
         reason = f"internal error: {type(exc).__name__}: {exc}"
+        if channel is not None:
+            channel.close()  # no refusal written while the store closes
         if store is not None:
             store.mark_ended("failed", reason)
         return RunOutcome("failed", reason)
     finally:
+        if channel is not None:
+            channel.close()
         if store is not None and not store.finished:
             store.mark_ended("failed" if store_errors else "stopped", "; ".join(store_errors))
     if store_errors:
