@@ -32,8 +32,6 @@ from tuilab.errors import RunStoreError
 from tuilab.runtime.control import RunControl
 from tuilab.runtime.run_folder import RunFolder
 
-CONTROL_FOLDER = "control"
-"""`<run folder>/control/`: pending requests, one file each, named `<time_ns>-<pid>.json`."""
 MAX_REQUEST_BYTES = 4096
 POLL_SECONDS = 0.2
 MAX_REPORTED = 50
@@ -65,8 +63,8 @@ class _Refused(Exception):
 
 
 def control_folder(run_folder: Path) -> Path:
-    """`<run folder>/control/`."""
-    return Path(run_folder) / CONTROL_FOLDER
+    """`<run folder>/control/`: pending requests, one file each, `<time_ns>-<pid>.json`."""
+    return RunFolder(Path(run_folder)).control_dir
 
 
 def private_folder(path: Path, create: bool) -> None:
@@ -143,7 +141,7 @@ def send_request(run_folder: Path, action: str, factor: float | None = None) -> 
     if info.status != "running":
         why = f": {info.problem}" if info.problem else ""
         raise RunStoreError(f"{folder.run_id} is not running ({info.status}{why})")
-    target = control_folder(folder.path)
+    target = folder.control_dir
     private_folder(target, create=True)
     name = f"{time.time_ns()}-{os.getpid()}.json"
     temporary, path = target / f".{name}.tmp", target / name
