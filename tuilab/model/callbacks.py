@@ -14,6 +14,8 @@ Four callbacks write files. Their path argument is a relative path inside the tr
 trial folder (`make_callbacks`). A run that is not stored (`--no-store`, a worker that is not
 the chief) writes them into a temporary folder removed when training ends, as Keras itself
 does for non-chief workers. Names tuilab writes itself in the trial folder are refused.
+Every run starts in a new folder, so BackupAndRestore never resumes an earlier run: it only
+keeps its backup while the trial trains (Keras deletes it when training ends).
 """
 
 from __future__ import annotations
