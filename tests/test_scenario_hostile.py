@@ -210,8 +210,10 @@ def test_hostile_set_items_load_or_fail_clearly(tmp_path, key, value, target):
         ("[a" + ".a" * MAX_KEY_PARTS + "]\n", "a dotted key has more than"),
         ("x = { a" + ".a" * MAX_KEY_PARTS + " = 1 }\n", "a dotted key has more than"),
         ("x = " + "[" * (MAX_NESTING + 2) + "]" * (MAX_NESTING + 2) + "\n", "nested more than"),
-        ("x = " + "{a=" * 400 + "1" + "}" * 400 + "\n", "nested too deeply"),
-        ("x = " + "[" * 2000 + "]" * 2000 + "\n", "nested too deeply"),
+        # tomllib's own limit depends on the recursion limit (hypothesis raises it to 3000
+        # during a test session); either refusal is right
+        ("x = " + "{a=" * 400 + "1" + "}" * 400 + "\n", "nested (too deeply|more than)"),
+        ("x = " + "[" * 2000 + "]" * 2000 + "\n", "nested (too deeply|more than)"),
         ("x = 1" + "0" * 5000 + "\n", "a value cannot be read"),
     ],
     ids=["dotted", "header", "inline", "arrays", "inline-tables", "arrays-2000", "digits"],
