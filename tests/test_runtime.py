@@ -281,3 +281,20 @@ def test_auto_steps_per_execution_keeps_fifty_calls_per_epoch(setting, steps, ex
     from tuilab.runtime.speed import steps_per_execution
 
     assert steps_per_execution(setting, steps) == expected
+
+
+def test_halving_a_scheduled_learning_rate_is_refused_not_a_crash(write_scenario):
+    """A schedule's rate cannot be assigned: the request is answered, the trial goes on, and
+    the schedule's own changes are reported as such."""
+    text = DIGITS + (
+        '[compile]\noptimizer = { type = "SGD", learning_rate = { type = "ExponentialDecay", '
+        "initial_learning_rate = 0.1, decay_steps = 5, decay_rate = 0.5 } }\n"
+    )
+    control = RunControl()
+    control.scale_learning_rate(0.5)  # read after the first batch
+    status, events = run_scenario(write_scenario, text, control=control)
+    assert status == "finished"
+    refused = [e for e in of(events, ControlApplied) if e.action == "scale_lr"]
+    assert [e.detail for e in refused] == ["not applied: the learning rate follows a schedule"]
+    changes = of(events, LearningRateChanged)
+    assert changes and {c.reason for c in changes} == {"schedule"}

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tuilab.backend import learning_rate_of
+from tuilab.backend import import_keras, learning_rate_of
 from tuilab.model.summary import batchnorm_state
 from tuilab.runtime.control import RunControl
 from tuilab.runtime.events import (
@@ -93,6 +93,10 @@ class _ReporterMixin:
                 self.run_stop_requested |= request.whole_run
                 self.sink(ControlApplied(self.trial, self.epoch, "stop_after_epoch"))
             elif request.action == "scale_lr":
+                if self._scheduled():
+                    reason = "not applied: the learning rate follows a schedule"
+                    self.sink(ControlApplied(self.trial, self.epoch, "scale_lr", reason))
+                    continue
                 old = self._learning_rate()
                 self.model.optimizer.learning_rate = old * request.factor
                 self._rate = self._learning_rate()
@@ -182,4 +186,12 @@ class _ReporterMixin:
             self.stopped = True
 
     def _rate_reason(self) -> str:
+        if self._scheduled():
+            return "schedule"
         return " or ".join(self.rate_changers) or "callback"
+
+    def _scheduled(self) -> bool:
+        """True when the optimizer's learning rate is a `LearningRateSchedule` (not settable)."""
+        keras = import_keras()
+        schedule = getattr(self.model.optimizer, "_learning_rate", None)
+        return isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule)
