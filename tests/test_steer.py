@@ -285,11 +285,6 @@ def test_channel_refuses_a_shared_folder_and_caps_its_reports(tmp_path):
     ControlRequest.model_validate_json(_request(action="stop"))  # the shape the tests write
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RunControl.stop_after_epoch(whole_run=True) does not set run_stopped, so the "
-    "runner starts the next trial (runner.py/control.py, not the channel)",
-)
 def test_stop_after_epoch_ends_the_whole_run(write_scenario, tmp_path):
     process, run = start(write_scenario, tmp_path, LONG + "[variants.default]\n[variants.b]\n")
     try:

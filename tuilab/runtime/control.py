@@ -37,8 +37,8 @@ class RunControl:
         with self._lock:
             self._requests.append(request)
             self.pending = True
-        if request.action == "stop" and request.whole_run:
-            self.run_stopped = True
+        if request.action in ("stop", "stop_after_epoch") and request.whole_run:
+            self.run_stopped = True  # no further trial starts
 
     def stop(self, whole_run: bool = True) -> None:
         """Stop at the end of the current batch (the run, or only the current trial)."""
