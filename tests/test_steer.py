@@ -290,9 +290,11 @@ def test_stop_after_epoch_ends_the_whole_run(write_scenario, tmp_path):
     try:
         result = invoke("stop", "latest", "--after-epoch", "--runs-dir", str(tmp_path / "runs"))
         assert result.exit_code == 0
-        wait_for(lambda: events(run, "variant_finished"), process, "the first trial's end")
-        time.sleep(3)
-        assert not [e for e in events(run, "variant_started") if e["trial"] == "b"]
+        code, output = finish(process)
     finally:
-        process.kill()
-        process.communicate()
+        if process.poll() is None:
+            process.kill()
+    assert code == 130, output
+    assert [e["trial"] for e in events(run, "variant_started")] == ["default"]
+    assert events(run, "variant_finished")[0]["status"] == "stopped"
+    assert events(run, "run_finished")[0]["status"] == "stopped"

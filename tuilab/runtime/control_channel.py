@@ -115,7 +115,8 @@ def check_request(action: str, factor: float | None) -> ControlRequest:
     if action == "scale_lr" and (factor is None or not (factor > 0 and math.isfinite(factor))):
         raise RunStoreError(f"the learning-rate factor must be a positive number, not {factor}")
     try:
-        return ControlRequest(action=action, factor=factor, sent=datetime.now(), pid=os.getpid())
+        now = datetime.now().astimezone()
+        return ControlRequest(action=action, factor=factor, sent=now, pid=os.getpid())
     except ValidationError as exc:
         raise RunStoreError(_describe_error(exc)) from None
 
