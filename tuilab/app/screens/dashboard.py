@@ -38,6 +38,7 @@ LINE_STYLES = {
     "variant_failed": "bold red",
     "variant_finished": "green",
     "control_applied": "cyan",
+    "control_refused": "bold yellow",
 }
 REDRAW_INTERVAL_S = 0.25
 FOLLOW_INTERVAL_S = 0.25
