@@ -7,8 +7,9 @@ Interleaved rounds, best of each side, steady epochs 2..N, one JSON line:
     keras_matched   plain Keras with tuilab's settings (tf.data, steps per execution)
     unstored        `tuilab run --json --no-store` (no files, no heartbeat)
     stored          `tuilab run --headless` writing its run folder and heartbeat
-    attached        the same with two viewers following it: a real `tuilab attach` app in a
-                    pseudo-terminal and a bare `EventFollower` polling every 0.25 s
+    attached        the same followed by `--viewers`: `app` (a real `tuilab attach` in a
+                    pseudo-terminal), `follower` (a bare `EventFollower` polling every 0.25 s),
+                    or `both` (the default)
 """
 
 from __future__ import annotations
@@ -50,16 +51,16 @@ def _wait_for_run(runs: Path, process: subprocess.Popen) -> Path:
         time.sleep(0.05)
 
 
-def stored(setup: Setup, viewers: bool) -> float:
-    """Samples/s of a stored headless run, with or without two processes following it."""
+def stored(setup: Setup, viewers: str = "") -> float:
+    """Samples/s of a stored headless run, followed by `viewers`: "", "follower", "app", "both"."""
     with tempfile.TemporaryDirectory() as folder:
         runs = Path(folder)
         command = [*tuilab_args(setup), "--headless", "--runs-dir", str(runs)]
         run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         watchers: list[subprocess.Popen] = []
         leader = None
-        if viewers:
-            path = _wait_for_run(runs, run)
+        path = _wait_for_run(runs, run) if viewers else None
+        if viewers in ("app", "both"):
             leader, terminal = pty.openpty()
             env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
             attach = [sys.executable, "-m", "tuilab", "attach", str(path), "--runs-dir", folder]
@@ -68,6 +69,7 @@ def stored(setup: Setup, viewers: bool) -> float:
             )
             os.close(terminal)
             os.set_blocking(leader, False)
+        if viewers in ("follower", "both"):
             watchers.append(subprocess.Popen([sys.executable, "-c", FOLLOWER, str(path)]))
         while run.poll() is None:
             if leader is not None:
@@ -90,6 +92,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--viewers", default="both", choices=["follower", "app", "both"])
     args = parser.parse_args()
     setup = Setup(model=args.model, epochs=args.epochs, limit=args.limit)
     matched = replace(setup, feed="tfdata", steps_per_execution="auto")
@@ -102,10 +105,11 @@ def main() -> None:
     for _ in range(args.rounds):
         runs["keras_matched"].append(measure(matched)["samples_per_s"])
         runs["unstored"].append(tuilab_headless(setup))
-        runs["stored"].append(stored(setup, viewers=False))
-        runs["attached"].append(stored(setup, viewers=True))
+        runs["stored"].append(stored(setup))
+        runs["attached"].append(stored(setup, args.viewers))
     best = {side: max(rates) for side, rates in runs.items()}
     result: dict = {"model": setup.model, "epochs": setup.epochs, "rounds": args.rounds}
+    result["viewers"] = args.viewers
     result |= {f"{side}_samples_per_s": round(rate) for side, rate in best.items()}
     for side in ("unstored", "stored", "attached"):
         result[f"{side}_ratio_matched"] = round(best[side] / best["keras_matched"], 3)
