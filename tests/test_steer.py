@@ -14,28 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_cli import QUICK
 from typer.testing import CliRunner
 
 from tuilab.cli import app
 from tuilab.runtime.control import RunControl
 from tuilab.runtime.control_channel import MAX_REPORTED, ControlChannel, ControlRequest
 
-LONG = """
-[scenario]
-name = "quick"
-seed = 1
-[data]
-dataset = "digits"
-normalize = "scale"
-flatten = true
-validation_split = 0.2
-[model]
-layers = [{ type = "Dense", units = 16, activation = "relu" },
-          { type = "Dense", units = 10, activation = "softmax" }]
-[fit]
-epochs = 5000
-batch_size = 64
-"""
+LONG = QUICK[: QUICK.index("[variants.a]")].replace("epochs = 2", "epochs = 5000")
+"""The quick scenario, long enough to steer while it trains, without its variants."""
 
 
 def invoke(*args: str):

@@ -1,0 +1,73 @@
+"""The presentation layer alone: chart series, column fitting, text cleaning (no TensorFlow)."""
+
+from __future__ import annotations
+
+import plotext
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tuilab.presentation.charts import ChartOptions, chart_series, draw_curves
+from tuilab.presentation.columns import RESULT_COLUMNS, ResultRow, Stat, fit_columns
+from tuilab.presentation.text import clean, has_control
+from tuilab.runtime.curves import Curve
+
+
+def curve(variant: str, run: str, values: list[float]) -> Curve:
+    epochs = list(range(1, len(values) + 1))
+    return Curve(variant, run, epochs, {"accuracy": values, "val_accuracy": values})
+
+
+def test_repeats_of_one_run_are_a_mean_and_std_band():
+    curves = {
+        "adam.r1": curve("adam", "runs/a/1", [0.5, 0.6]),
+        "adam.r2": curve("adam", "runs/a/1", [0.7, 0.8]),
+    }
+    series = chart_series(curves, ChartOptions(validation=False))
+    assert [s.label for s in series] == ["adam (n=2)", "", ""]
+    mean, upper, lower = series
+    assert mean.ys == [0.6, 0.7]
+    assert [round(u - m, 6) for u, m in zip(upper.ys, mean.ys, strict=True)] == [0.1, 0.1]
+    assert [round(m - lo, 6) for m, lo in zip(mean.ys, lower.ys, strict=True)] == [0.1, 0.1]
+
+
+def test_same_named_trials_of_different_runs_are_never_pooled():
+    curves = {
+        "1:adam": curve("adam", "runs/a/1", [0.5, 0.6]),
+        "2:adam": curve("adam", "runs/a/2", [0.7, 0.8, 0.9]),
+    }
+    series = chart_series(curves, ChartOptions(validation=False))
+    assert [(s.label, s.ys) for s in series] == [
+        ("1:adam", [0.5, 0.6]),
+        ("2:adam", [0.7, 0.8, 0.9]),
+    ]
+
+
+def test_every_combination_of_hidden_splits_and_scales_draws():
+    curves = {"a": curve("a", "r", [0.0, -0.5, 0.3]), "b": curve("b", "r", [0.1, 0.2, 0.4])}
+    for train in (True, False):
+        for validation in (True, False):
+            for log in (True, False):
+                for size in ((80, 20), (20, 6)):
+                    plotext.clear_figure()
+                    plotext.plotsize(*size)
+                    options = ChartOptions(train=train, validation=validation, log_scale=log)
+                    draw_curves(plotext, curves, options)
+                    plotext.build()  # raised TypeError / ValueError before
+                    plotext.build()  # a second render (a resize) must not re-log the data
+
+
+def test_columns_are_dropped_whole_by_priority_never_cut():
+    rows = [ResultRow("adam", "finished", "12", Stat(0.9612), None, Stat(0.9587), None, 12.5)]
+    kept, dropped = fit_columns(RESULT_COLUMNS, rows, 60)
+    keys = [c.key for c in kept]
+    assert "best_val_accuracy" in keys and "test_accuracy" in keys and "trial" in keys
+    assert dropped and all(c.priority > 0 for c in dropped)
+    widths = [max(len(c.header), *(len(c.text(r)) for r in rows)) + 3 for c in kept]
+    assert sum(widths) + 1 <= 60
+
+
+@given(st.text(max_size=200))
+def test_clean_leaves_no_control_character(text):
+    cleaned = clean(text)
+    assert not has_control(cleaned) and "\n" not in cleaned
+    assert not has_control(clean(text, multiline=True))
