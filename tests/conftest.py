@@ -94,3 +94,15 @@ def make_cifar_folder(folder: Path, per_batch: int = 10) -> Path:
         with open(folder / name, "wb") as stream:
             pickle.dump(batch, stream, protocol=2)
     return folder
+
+
+def toml_string(text: str) -> str:
+    """A TOML basic string holding `text` exactly: quotes, backslashes, control and non-ASCII
+    characters escaped (so any text a test generates round-trips through the TOML reader)."""
+    out = []
+    for char in text:
+        if char in '\\"' or not (" " <= char <= "~"):
+            out.append(f"\\u{ord(char):04x}" if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'

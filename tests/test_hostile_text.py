@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, toml_string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from textual.widgets import OptionList, RichLog, Static
@@ -43,20 +43,6 @@ hostile_text = st.one_of(
         max_size=60,
     ),
 )
-
-
-def toml_string(text: str) -> str:
-    """A TOML basic string holding `text` exactly (control characters as \\u escapes)."""
-    out = []
-    for character in text:
-        code = ord(character)
-        if character in '"\\':
-            out.append("\\" + character)
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(character)
-    return '"' + "".join(out) + '"'
 
 
 def scenario_text(name: str, description: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, toml_string
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -267,17 +267,6 @@ def test_a_key_in_the_wrong_case_is_named_as_written(write_scenario, pair):
     on_top = errors_of(write_scenario, f"{written} = 1\n" + BASE)
     assert f":1: {written}: unknown key {written!r} (did you mean 'fit.{name}'?" in on_top
     assert "names are case-sensitive" in inside and "names are case-sensitive" in on_top
-
-
-def toml_string(text: str) -> str:
-    """A TOML basic string holding `text`, every non-ASCII or control character escaped."""
-    out = []
-    for char in text:
-        if char in '\\"' or not (" " <= char <= "~"):
-            out.append(f"\\u{ord(char):04x}" if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
 
 
 def assert_printable(message: str) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import toml_string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -86,17 +87,6 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
         document["variants"] = variants
     document.update(draw(st.dictionaries(KEYS, VALUES, max_size=2)))
     return document
-
-
-def toml_string(text: str) -> str:
-    """A TOML basic string, every non-ASCII or control character escaped."""
-    out = []
-    for char in text:
-        if char in '\\"' or not (" " <= char <= "~"):
-            out.append(f"\\u{ord(char):04x}" if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
 
 
 def toml_key(key: str) -> str:
