@@ -11,7 +11,8 @@ import argparse
 import platform
 from pathlib import Path
 
-from tuilab.runtime.stored import list_runs, load_events, load_results
+from tuilab.runtime.run_folder import list_runs
+from tuilab.runtime.stored import load_run
 
 # scenario stem -> (experiment, {variant: notebook test accuracy or None})
 NOTEBOOK = {
@@ -63,8 +64,9 @@ def rows(runs_dir: Path) -> list[str]:
                 for variant, notebook in variants.items()
             ]
             continue
-        book = load_results(info.folder)
-        changes = sum(e.kind == "learning_rate_changed" for e in load_events(info.folder))
+        stored = load_run(info.folder)
+        book = stored.book
+        changes = sum(e.kind == "learning_rate_changed" for e in stored.events)
         for variant, notebook in variants.items():
             result = book.trials.get(variant)
             if result is None or result.status != "finished":

@@ -16,7 +16,6 @@ from tuilab.presentation.columns import (
     LAYER_COLUMNS,
     RESULT_COLUMNS,
     Column,
-    ResultRow,
     Row,
     fit_columns,
     sort_rows,
@@ -80,6 +79,3 @@ def summary_table(summary: ModelSummary, title: str = "", width: int = 120) -> T
     )
     add_caption(table, totals)
     return table
-
-
-__all__ = ["ResultRow", "results_table", "spec_table", "status_style", "summary_table"]

@@ -8,7 +8,7 @@ from pathlib import Path
 from tuilab.errors import RunStoreError
 from tuilab.runtime.events import Event
 from tuilab.runtime.results import ResultsBook
-from tuilab.runtime.run_folder import RunFolder, RunInfo, find_run, list_runs
+from tuilab.runtime.run_folder import RunFolder
 
 
 @dataclass
@@ -47,6 +47,3 @@ def load_run(folder: RunFolder | Path) -> StoredRun:
     if book.status == "running":
         book.status = status
     return StoredRun(folder, log.events, book, book.status, problems)
-
-
-__all__ = ["RunInfo", "StoredRun", "find_run", "list_runs", "load_run"]
