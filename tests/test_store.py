@@ -234,3 +234,28 @@ def test_markdown_report_escapes_pipes_and_control_characters(runs):
 def test_version():
     result = invoke("--version")
     assert result.exit_code == 0 and result.output.startswith("tuilab ")
+
+
+async def test_the_apps_run_list_shows_a_corrupt_run_with_its_reason(runs, tmp_path):
+    from textual.widgets import OptionList
+
+    from tuilab.app.app import create_app
+
+    edit_json(runs / "quick" / "bad" / "run.json", RUN_JSON_DAMAGE["pid as text"])
+    app = create_app(tmp_path / "no-scenarios", runs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        options = app.screen.query_one("#run-list", OptionList)
+        lines = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        bad = next(line for line in lines if line.startswith("quick/bad"))
+        good = next(line for line in lines if line.startswith("quick/good"))
+        assert "corrupt" in bad and "run.json: pid" in bad
+        assert "finished" in good and "val 0.4653 test 0.4639" in good
+        options.highlighted = lines.index(bad)
+        await pilot.press("enter")  # open the corrupt run: what could be read, and a warning
+        await pilot.pause(0.3)
+        from tuilab.app.screens.dashboard import DashboardScreen
+
+        assert isinstance(app.screen, DashboardScreen) and app.is_running
+        assert any("run.json: pid" in n.message for n in app._notifications)
