@@ -15,20 +15,31 @@ from tuilab.presentation.text import plain
 class LayersView(Vertical):
     """Layer, type, output shape, parameters; totals underneath (wrapped, never cut)."""
 
+    _shown: tuple[str | None, ModelSummary | None] = (None, None)
+
     def compose(self) -> ComposeResult:
         yield DataTable(id="layers-table", cursor_type="row")
         yield Static(id="layers-totals")
 
     def show(self, trial: str | None, summary: ModelSummary | None) -> None:
-        """Show one trial's table (or a hint when nothing is selected yet)."""
+        """Show one trial's table (or a hint when nothing is selected yet).
+
+        Columns are fitted to this view's width, and fitted again when it is resized (before
+        its first layout the view has no width yet)."""
+        self._shown = (trial, summary)
         table = self.query_one(DataTable)
         totals = self.query_one("#layers-totals", Static)
         if summary is None:
             fill_spec_table(table, LAYER_COLUMNS, [])
             totals.update("No variant selected yet.")
             return
-        width = self.size.width or self.app.size.width
+        width = self.size.width or self.app.size.width  # refitted on_resize once laid out
         kept, dropped = fit_columns(LAYER_COLUMNS, summary.rows, width, 2, can_fold=False)
         fill_spec_table(table, kept, summary.rows)
         note = f"\ntoo narrow for: {', '.join(c.header for c in dropped)}" if dropped else ""
         totals.update(plain(f"{trial}: {layer_totals(summary)}{note}", multiline=True))
+
+    def on_resize(self) -> None:
+        """Refit the columns to the width the view now has."""
+        if self._shown[1] is not None:
+            self.show(*self._shown)
