@@ -13,7 +13,7 @@ from conftest import ROOT
 from tuilab.app.app import create_app
 from tuilab.app.messages import TrainingEvent
 from tuilab.app.screens.compare import CompareScreen
-from tuilab.app.screens.confirm import ConfirmScreen
+from tuilab.app.screens.confirm import ChoiceScreen
 from tuilab.app.screens.dashboard import DashboardScreen
 from tuilab.app.widgets.results import ResultsTable
 from tuilab.runtime.events import BatchProgress, EpochEnded
@@ -118,7 +118,7 @@ async def test_steering_keys_while_training(workspace):
     assert list(runs.glob("*/*/variants/plain/checkpoint-epoch*.keras"))
 
 
-async def test_quitting_during_training_asks_and_stops_cleanly(workspace):
+async def test_quitting_during_training_asks_and_keeps_the_run_resumable(workspace):
     scenarios, runs = workspace
     scenario = scenarios / "quick.toml"
     scenario.write_text(scenario.read_text().replace("epochs = 4", "epochs = 300"))
@@ -126,16 +126,47 @@ async def test_quitting_during_training_asks_and_stops_cleanly(workspace):
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("enter")
         dashboard = app.screen
-        await wait_until(pilot, lambda: bool(dashboard.state.trials))
+        await wait_until(pilot, lambda: dashboard.state.book.trials.get("plain", None) is not None)
+        await wait_until(pilot, lambda: dashboard.state.book.trials["plain"].epochs >= 2)
         await pilot.press("q")
-        assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("n")
+        assert isinstance(app.screen, ChoiceScreen)
+        await pilot.press("escape")  # keep training
         assert app.screen is dashboard and dashboard.running
         await pilot.press("q")
-        await pilot.press("y")
+        await pilot.press("k")  # quit, keep it resumable
         await wait_until(pilot, lambda: not dashboard.running)
         await pilot.pause(0.2)
+    (folder,) = runs.glob("quick/*")
     assert run_json(runs)[0]["status"] == "stopped"
+    assert app.farewell == [f"continue it with: tuilab resume {folder}"]
+    state = json.loads((folder / "variants" / "plain" / "resume" / "state.json").read_text())
+    assert state["epoch"] >= 2  # the last finished epoch, ready for `tuilab resume`
+
+
+async def test_quitting_and_stopping_for_good_deletes_the_resume_state(workspace):
+    from tuilab.runtime.resume import plan_resume
+    from tuilab.runtime.run_folder import RunFolder
+
+    scenarios, runs = workspace
+    scenario = scenarios / "quick.toml"
+    scenario.write_text(scenario.read_text().replace("epochs = 4", "epochs = 300"))
+    app = create_app(scenarios, runs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        dashboard = app.screen
+        await wait_until(pilot, lambda: dashboard.state.book.trials.get("plain", None) is not None)
+        await wait_until(pilot, lambda: dashboard.state.book.trials["plain"].epochs >= 2)
+        await pilot.press("q")
+        await pilot.press("s")  # stop it for good
+        await wait_until(pilot, lambda: not dashboard.running)
+        await pilot.pause(0.2)
+    (folder,) = runs.glob("quick/*")
+    meta = run_json(runs)[0]
+    assert meta["status"] == "stopped" and meta["resumable"] is False
+    assert not (folder / "variants" / "plain" / "resume").exists()
+    assert app.farewell == []
+    with pytest.raises(Exception, match="stopped for good"):
+        plan_resume(RunFolder(folder))
 
 
 async def test_invalid_scenarios_show_their_error_inline(tmp_path):

@@ -325,7 +325,7 @@ callbacks = [{ type = "ModelCheckpoint", filepath = "model-{no_such_metric}.kera
 def test_out_of_memory_advice_names_the_batch_size(write_scenario):
     import tensorflow as tf
 
-    from tuilab.runtime.runner import _describe
+    from tuilab.runtime.failures import describe_failure
 
     config = next(
         iter(
@@ -335,5 +335,5 @@ def test_out_of_memory_advice_names_the_batch_size(write_scenario):
         )
     )
     error = tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
-    message = _describe(error, config)
+    message = describe_failure(error, config)
     assert message.startswith("out of memory") and "smaller batch size than 64" in message

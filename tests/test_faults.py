@@ -215,7 +215,7 @@ def test_a_tensorflow_graph_error_is_reported_by_its_real_line(write_scenario):
     import keras
     import numpy as np
 
-    from tuilab.runtime.runner import _describe
+    from tuilab.runtime.failures import describe_failure
     from tuilab.scenario import load_scenario
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
@@ -224,6 +224,6 @@ def test_a_tensorflow_graph_error_is_reported_by_its_real_line(write_scenario):
         model.evaluate(np.zeros((8, 4), "float32"), np.full(8, 7), verbose=0)
     assert str(caught.value).startswith("Graph execution error")
     config = next(iter(load_scenario(write_scenario(QUICK)).variants.values()))
-    reason = _describe(caught.value, config)
+    reason = describe_failure(caught.value, config)
     assert reason.startswith("InvalidArgumentError: ") and "label value of 7" in reason
     assert "Graph execution error" not in reason

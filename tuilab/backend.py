@@ -71,3 +71,9 @@ def learning_rate_of(optimizer: Any) -> float:
     """The optimizer's current learning rate as a float (also for mirrored variables)."""
     keras = import_keras()
     return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+def follows_schedule(optimizer: Any) -> bool:
+    """True when the optimizer's learning rate is a `LearningRateSchedule` (not settable)."""
+    schedule = getattr(optimizer, "_learning_rate", None)
+    return isinstance(schedule, import_keras().optimizers.schedules.LearningRateSchedule)

@@ -176,6 +176,36 @@ def attach(
 
 
 @app.command()
+def resume(
+    run: Annotated[str, typer.Argument(help="Run folder, <stem>/<stamp>, stamp or 'latest'.")],
+    headless: Annotated[bool, typer.Option("--headless", help="No app: Rich output.")] = False,
+    json_: Annotated[
+        bool, typer.Option("--json", help="One JSON event per line on stdout, nothing else.")
+    ] = False,
+    runs: RunsDirOption = None,
+) -> None:
+    """Continue a stopped, interrupted, killed or failed run from each trial's last epoch.
+
+    Finished trials are not trained again; the run folder goes on as one run. Exit codes as
+    for `run` (2: the run is live, finished or unreadable).
+    """
+    from tuilab.headless.run_cmd import RunRequest, run_headless
+    from tuilab.runtime.run_folder import find_run
+
+    root = runs_dir(runs)
+    try:
+        folder = find_run(root, run)
+    except TuilabError as exc:
+        _report(exc)
+    request = RunRequest(folder.scenario_toml, runs_dir=root, json=json_, resume=folder.path)
+    if not headless and not json_:
+        from tuilab.app.launch import launch_app_for_run
+
+        raise typer.Exit(launch_app_for_run(request))
+    raise typer.Exit(run_headless(request, out, err))
+
+
+@app.command()
 def compare(
     items: Annotated[list[str], typer.Argument(help="RUN[:VARIANT] items to compare.")],
     runs: RunsDirOption = None,

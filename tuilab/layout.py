@@ -20,5 +20,8 @@ SUMMARY_JSON = "summary.json"
 BATCHNORM_JSONL = "batchnorm.jsonl"
 MODEL_KERAS = "model.keras"
 CHECKPOINT_PATTERN = "checkpoint-epoch{epoch:04d}.keras"
-TRIAL_FILES = (HISTORY_CSV, SUMMARY_JSON, BATCHNORM_JSONL, MODEL_KERAS)
+RESUME_DIR = "resume"
+"""What makes a trial resumable after its last finished epoch (`runtime.training_state`)."""
+RESUME_STATE = "state.json"
+TRIAL_FILES = (HISTORY_CSV, SUMMARY_JSON, BATCHNORM_JSONL, MODEL_KERAS, RESUME_DIR)
 """What tuilab itself writes in a trial's folder (callbacks may not write over them)."""

@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
-from tuilab.app.screens.confirm import ConfirmScreen
+from tuilab.app.screens.confirm import Choice, ChoiceScreen
 from tuilab.app.screens.dashboard import DashboardScreen
 from tuilab.app.screens.picker import PickerScreen
 from tuilab.errors import TuilabError
@@ -61,6 +61,8 @@ class TuilabApp(App[int]):
         self.stored_run = stored_run
         self._terminating = False
         self.exit_code_on_stop = 0
+        self.farewell: list[str] = []
+        """Lines to print once the app has closed the screen (how to resume a run)."""
         """The exit code once a signal-requested stop has finished (143 SIGTERM, 129 SIGHUP)."""
 
     def notify(  # type: ignore[override]
@@ -89,7 +91,10 @@ class TuilabApp(App[int]):
         self._install_signal_handlers()
         self.set_class(self.size.width >= 120, "-wide")
         self.push_screen(PickerScreen(self.source, self.runs_dir))
-        if self.run_request is not None:
+        if self.run_request is not None and self.run_request.resume is not None:
+            title = f"resuming {clean(RunFolder(self.run_request.resume).run_id)}"
+            self.push_screen(DashboardScreen(request=self.run_request, title=title))
+        elif self.run_request is not None:
             self.open_scenario(self.run_request, self.run_request.scenario.stem)
         elif self.stored_run is not None:
             self.open_stored(self.stored_run)
@@ -160,19 +165,29 @@ class TuilabApp(App[int]):
         ]
 
     def action_request_quit(self) -> None:
-        """Quit; if training runs, ask first, then stop it cleanly before exiting."""
+        """Quit; if training runs, ask: keep the run resumable, or stop it for good."""
         running = self.training_screens()
         if not running:
             self.exit(0)
             return
 
-        def answered(stop: bool | None) -> None:
-            if stop:
-                for screen in running:
-                    screen.stop_and_quit()
-                self.notify("stopping at the end of this batch…")
+        def answered(choice: str | None) -> None:
+            if choice is None:
+                return
+            for screen in running:
+                screen.stop_and_quit(for_good=choice == "for_good")
+                if choice == "resumable" and screen.state.run_dirs:
+                    self.farewell.append(
+                        f"continue it with: tuilab resume {screen.state.run_dirs[-1]}"
+                    )
+            self.notify("stopping at the end of this batch…")
 
-        self.push_screen(ConfirmScreen("Training is running. Stop it and quit?"), answered)
+        question = "Training is running. Quit and…"
+        choices = [
+            Choice("k", "keep it resumable: `tuilab resume RUN` goes on later", "resumable"),
+            Choice("s", "stop it for good (its resume state is deleted)", "for_good"),
+        ]
+        self.push_screen(ChoiceScreen(question, choices), answered)
 
     def action_help(self) -> None:
         """Show or hide the key panel."""

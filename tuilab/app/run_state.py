@@ -14,9 +14,11 @@ from tuilab.runtime.events import (
     BatchProgress,
     EpochEnded,
     Event,
+    RunResumed,
     RunStarted,
     VariantFailed,
     VariantFinished,
+    VariantResumed,
     VariantStarted,
 )
 from tuilab.runtime.results import ResultsBook
@@ -57,10 +59,10 @@ class RunState:
         if session > 1 and hasattr(event, "trial"):
             event = _renamed(event, session)
         changed: set[str] = set()
-        if isinstance(event, RunStarted):
+        if isinstance(event, RunStarted | RunResumed):
             self.scenario = event.scenario
             self.device = event.device.get("device", "")
-            if event.run_dir:
+            if event.run_dir and event.run_dir not in self.run_dirs:
                 self.run_dirs.append(event.run_dir)
         elif isinstance(event, VariantStarted):
             self.trials.append(event.trial)
@@ -68,6 +70,15 @@ class RunState:
             self.batchnorm[event.trial] = [(0, event.batchnorm)] if event.batchnorm else []
             self.progress[event.trial] = Progress(0, event.epochs, 0, event.steps_per_epoch)
             changed |= {"variants", "layers", "batchnorm"}
+        elif isinstance(event, VariantResumed):
+            if event.trial not in self.trials:
+                self.trials.append(event.trial)
+            kept = [s for s in self.batchnorm.get(event.trial, []) if s[0] <= event.from_epoch]
+            self.batchnorm[event.trial] = kept
+            self.progress[event.trial] = Progress(
+                event.from_epoch, event.epochs, event.steps_per_epoch, event.steps_per_epoch
+            )
+            changed |= {"variants", "batchnorm", "results"}
         elif isinstance(event, BatchProgress):
             progress = self.progress.get(event.trial)
             if progress:

@@ -22,9 +22,11 @@ from tuilab.runtime.events import (
     Event,
     LearningRateChanged,
     RunFinished,
+    RunResumed,
     RunStarted,
     VariantFailed,
     VariantFinished,
+    VariantResumed,
     VariantStarted,
 )
 from tuilab.runtime.results import ResultsBook
@@ -54,9 +56,9 @@ class RichRenderer:
         """Render one event."""
         self.book.handle(event)
         self.curves.handle(event)
-        if isinstance(event, RunStarted):
+        if isinstance(event, RunStarted | RunResumed):
             self._header(event)
-        elif isinstance(event, VariantStarted):
+        elif isinstance(event, VariantStarted | VariantResumed):
             self._line(event)
             self._start_progress(event)
         elif isinstance(event, BatchProgress):
@@ -79,10 +81,21 @@ class RichRenderer:
         if text:
             self._print(Text(text, style=STYLES.get(type(event), "")))
 
-    def _header(self, event: RunStarted) -> None:
+    def preload(self, events: list[Event]) -> None:
+        """Fold in what an earlier process stored (a resumed run), without printing it."""
+        for event in events:
+            self.book.handle(event)
+            self.curves.handle(event)
+
+    def _header(self, event: RunStarted | RunResumed) -> None:
         device = event.device
-        self._print(plain(f"tuilab: {event.scenario}", "bold"))
-        self._print(plain(f"  scenario  {event.path}"))
+        if isinstance(event, RunResumed):
+            self._print(plain(f"tuilab: resuming {event.scenario}", "bold"))
+            if event.done:
+                self._print(plain(f"  finished  {', '.join(event.done)}"))
+        else:
+            self._print(plain(f"tuilab: {event.scenario}", "bold"))
+            self._print(plain(f"  scenario  {event.path}"))
         self._print(
             plain(
                 f"  device    {device.get('device', '?')} · TensorFlow "
@@ -92,7 +105,7 @@ class RichRenderer:
         self._print(plain(f"  trials    {', '.join(event.trials)}"))
         self._print(plain(f"  stored in {event.run_dir or '(not stored)'}"))
 
-    def _start_progress(self, event: VariantStarted) -> None:
+    def _start_progress(self, event: VariantStarted | VariantResumed) -> None:
         self.steps[event.trial] = event.steps_per_epoch
         if not self.live:
             return
@@ -107,10 +120,12 @@ class RichRenderer:
                 transient=False,
             )
             self.progress.start()
+        done = event.from_epoch if isinstance(event, VariantResumed) else 0
         self.tasks[event.trial] = self.progress.add_task(
             clean(event.trial),
             total=event.epochs * event.steps_per_epoch,
-            epoch=f"epoch 1/{event.epochs}",
+            completed=done * event.steps_per_epoch,
+            epoch=f"epoch {min(done + 1, event.epochs)}/{event.epochs}",
             stats="",
         )
 

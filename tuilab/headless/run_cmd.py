@@ -25,6 +25,8 @@ def run_headless(request: RunRequest, console: Console, errors: Console) -> int:
     from tuilab.scenario import load_scenario
 
     try:
+        if request.resume is not None:
+            return _train(request, console, errors)
         scenario = load_scenario(request.scenario, request.overrides).select(request.variants)
         if scenario.kind == "descent":
             from tuilab.headless.descent_cmd import run_descent_headless
@@ -32,11 +34,27 @@ def run_headless(request: RunRequest, console: Console, errors: Console) -> int:
 
             check_scenario(scenario)
             return run_descent_headless(scenario, console, request.json)
+    except TuilabError as exc:
+        return _refused(exc, errors)
+    return _train(request, console, errors)
+
+
+def _refused(exc: TuilabError, errors: Console) -> int:
+    errors.print(clean(str(exc), multiline=True), style="red", markup=False, soft_wrap=True)
+    return exc.exit_code
+
+
+def _train(request: RunRequest, console: Console, errors: Console) -> int:
+    """Prepare (a new run or a resumed one), train on a worker thread, render here."""
+    try:
         runner, store = prepare_run(request)
     except TuilabError as exc:
-        errors.print(clean(str(exc), multiline=True), style="red", markup=False, soft_wrap=True)
-        return exc.exit_code
+        return _refused(exc, errors)
     renderer = JsonRenderer() if request.json else RichRenderer(console)
+    if request.resume is not None and isinstance(renderer, RichRenderer):
+        from tuilab.runtime.stored import load_run
+
+        renderer.preload(load_run(request.resume).events)
     events: queue.Queue[Event | None] = queue.Queue()
     control: RunControl = runner.control
     outcome: list[RunOutcome] = []
@@ -73,6 +91,8 @@ def run_headless(request: RunRequest, console: Console, errors: Console) -> int:
             signal.signal(signum, handler)
         renderer.close()
     result = outcome[0] if outcome else RunOutcome("failed", "the training thread ended early")
+    if store is not None and result.status in ("stopped", "failed") and not request.json:
+        errors.print(f"continue it with: tuilab resume {store.folder}", markup=False)
     if result.error:
         errors.print(result.error, style="red", markup=False, soft_wrap=True)
         return 1

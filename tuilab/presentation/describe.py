@@ -15,9 +15,11 @@ from tuilab.runtime.events import (
     Event,
     LearningRateChanged,
     RunFinished,
+    RunResumed,
     RunStarted,
     VariantFailed,
     VariantFinished,
+    VariantResumed,
     VariantStarted,
 )
 
@@ -32,6 +34,17 @@ def _line(event: Event) -> str | None:
     if isinstance(event, RunStarted):
         device = event.device.get("device", "?")
         return f"run started: {event.scenario} ({len(event.trials)} trial(s)) on {device}"
+    if isinstance(event, RunResumed):
+        device = event.device.get("device", "?")
+        done = f", {len(event.done)} finished before" if event.done else ""
+        return (
+            f"run resumed: {event.scenario} ({len(event.trials)} trial(s) to go{done}) on {device}"
+        )
+    if isinstance(event, VariantResumed):
+        return (
+            f"{event.trial}: resumed after epoch {event.from_epoch} of {event.epochs}, "
+            f"lr {event.learning_rate:.3g}"
+        )
     if isinstance(event, VariantStarted):
         total = event.summary.get("total", 0)
         return (

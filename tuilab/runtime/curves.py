@@ -10,6 +10,7 @@ from tuilab.runtime.events import (
     EpochEnded,
     Event,
     LearningRateChanged,
+    VariantResumed,
     VariantStarted,
 )
 
@@ -26,6 +27,20 @@ class Curve:
     lr_changes: list[int] = field(default_factory=list)
     early_stop: tuple[int, int] | None = None
     stopped_at: int | None = None
+    resumed_after: list[int] = field(default_factory=list)
+    """The epochs after which the trial was resumed in a new process."""
+
+    def rewind(self, epoch: int) -> None:
+        """Forget everything after `epoch`: the trial goes on from there."""
+        keep = sum(1 for e in self.epochs if e <= epoch)
+        del self.epochs[keep:]
+        for series in self.values.values():
+            del series[keep:]
+        self.lr_changes = [e for e in self.lr_changes if e <= epoch]
+        if self.early_stop and self.early_stop[0] > epoch:
+            self.early_stop = None
+        self.stopped_at = None
+        self.resumed_after.append(epoch)
 
 
 class CurveBook:
@@ -42,6 +57,9 @@ class CurveBook:
         curve = self.curves.get(getattr(event, "trial", ""))
         if curve is None:
             return False
+        if isinstance(event, VariantResumed):
+            curve.rewind(event.from_epoch)
+            return True
         if isinstance(event, EpochEnded):
             curve.epochs.append(event.epoch)
             for name, value in {**event.logs, "learning_rate": event.learning_rate}.items():

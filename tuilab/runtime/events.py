@@ -202,6 +202,41 @@ class RunFinished(Event):
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class RunResumed(Event):
+    """A stopped, killed or failed run continues in a new process, in the same run folder."""
+
+    kind: ClassVar[str] = "run_resumed"
+    scenario: str
+    trials: list[str]
+    """The trials this process trains: resumed from their last finished epoch, or started."""
+    done: list[str] = field(default_factory=list)
+    """The trials that had finished before: not trained again."""
+    device: dict[str, Any] = field(default_factory=dict)
+    run_dir: str | None = None
+    resumed: str = ""
+
+
+@dataclass(frozen=True)
+class VariantResumed(Event):
+    """A trial continues after its last finished epoch; anything logged after it is superseded.
+
+    Epochs after `from_epoch` that an earlier process logged (it was killed between logging an
+    epoch and saving it) are dropped by every reader: the trial goes on from `from_epoch`.
+    """
+
+    kind: ClassVar[str] = "variant_resumed"
+    trial: str
+    variant: str
+    repeat: int
+    seed: int
+    epochs: int
+    from_epoch: int
+    steps_per_epoch: int
+    batch_size: int
+    learning_rate: float = 0.0
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
@@ -217,6 +252,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         VariantFinished,
         VariantFailed,
         RunFinished,
+        RunResumed,
+        VariantResumed,
     )
 }
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tuilab.backend import import_keras, learning_rate_of
+from tuilab.backend import follows_schedule, learning_rate_of
 from tuilab.model.summary import batchnorm_state
 from tuilab.runtime.control import RunControl
 from tuilab.runtime.events import (
@@ -40,6 +40,9 @@ def make_reporter(**kwargs: Any) -> Any:
 class _ReporterMixin:
     """Emits epoch, learning-rate, early-stop, BatchNorm and progress events for one trial.
 
+    `first_epoch` is the epochs already done (a resumed trial); `save_state(epoch)` runs once
+    an epoch's events are out (it saves the resume state).
+
     Per-batch work is a float check and a clock read; everything else happens per epoch.
     Place it last in the callback list so it sees what the other callbacks changed.
     """
@@ -55,6 +58,8 @@ class _ReporterMixin:
         checkpoint_path: Callable[[int], Path] | None = None,
         early_stoppers: list[Any] | None = None,
         rate_changers: list[str] | None = None,
+        first_epoch: int = 0,
+        save_state: Callable[[int], None] | None = None,
     ) -> None:
         super().__init__()
         self.trial = trial
@@ -65,9 +70,10 @@ class _ReporterMixin:
         self.checkpoint_path = checkpoint_path
         self.early_stoppers = early_stoppers or []
         self.rate_changers = rate_changers or []
-        self.epoch = 0
+        self.save_state = save_state
+        self.epoch = first_epoch
         self.batch = 0
-        self.epochs_done = 0
+        self.epochs_done = first_epoch
         self.failure: str | None = None
         self.stopped = False
         self.stopped_now = False
@@ -179,6 +185,8 @@ class _ReporterMixin:
                         bool(stopper.restore_best_weights),
                     )
                 )
+        if self.save_state is not None:
+            self.save_state(self.epoch)  # after the epoch is logged: logged means saved or redone
         if self.control.pending:
             self._apply_requests()
         if self._after_epoch:
@@ -191,7 +199,4 @@ class _ReporterMixin:
         return " or ".join(self.rate_changers) or "callback"
 
     def _scheduled(self) -> bool:
-        """True when the optimizer's learning rate is a `LearningRateSchedule` (not settable)."""
-        keras = import_keras()
-        schedule = getattr(self.model.optimizer, "_learning_rate", None)
-        return isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule)
+        return follows_schedule(self.model.optimizer)

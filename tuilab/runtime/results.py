@@ -12,9 +12,11 @@ from tuilab.runtime.events import (
     EpochEnded,
     Event,
     RunFinished,
+    RunResumed,
     RunStarted,
     VariantFailed,
     VariantFinished,
+    VariantResumed,
     VariantStarted,
 )
 
@@ -67,15 +69,22 @@ class ResultsBook:
         self.status = "running"
         self.trials: dict[str, TrialResult] = {}
         self.seconds = 0.0
+        self._epochs: dict[str, list[EpochEnded]] = {}
 
     def handle(self, event: Event) -> None:
         """Update from one event."""
         if isinstance(event, RunStarted):
             self.scenario = event.scenario
+        elif isinstance(event, RunResumed):
+            self.status = "running"
         elif isinstance(event, VariantStarted):
             self.trials[event.trial] = TrialResult(event.trial, event.variant, event.repeat)
+            self._epochs[event.trial] = []
+        elif isinstance(event, VariantResumed):
+            self._resume(event)
         elif isinstance(event, EpochEnded) and event.trial in self.trials:
             self.trials[event.trial].observe_epoch(event)
+            self._epochs.setdefault(event.trial, []).append(event)
         elif isinstance(event, EarlyStopped) and event.trial in self.trials:
             self.trials[event.trial].early_stopped_epoch = event.epoch
         elif isinstance(event, VariantFinished):
@@ -88,6 +97,18 @@ class ResultsBook:
             result.status, result.reason, result.seconds = "failed", event.reason, event.seconds
         elif isinstance(event, RunFinished):
             self.status, self.seconds = event.status, event.seconds
+
+    def _resume(self, event: VariantResumed) -> None:
+        """The trial goes on after `from_epoch`: epochs logged after it are superseded."""
+        old = self.trials.get(event.trial)
+        kept = [e for e in self._epochs.get(event.trial, []) if e.epoch <= event.from_epoch]
+        result = TrialResult(event.trial, event.variant, event.repeat)
+        for epoch in kept:
+            result.observe_epoch(epoch)
+        if old and old.early_stopped_epoch and old.early_stopped_epoch <= event.from_epoch:
+            result.early_stopped_epoch = old.early_stopped_epoch
+        self.trials[event.trial] = result
+        self._epochs[event.trial] = kept
 
     def variants(self) -> dict[str, dict[str, Any]]:
         """Per variant: statuses, and mean ± std of test and best validation metrics."""

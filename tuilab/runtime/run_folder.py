@@ -8,7 +8,8 @@ Nothing else in tuilab spells a file name of the store. Layout of
     scenario.toml     the file as given;  resolved.json: every variant merged, overrides applied
     events.jsonl      every event but transient progress, one JSON line each (append-only)
     results.json      per trial and per variant results (rewritten atomically)
-    variants/<trial>/ history.csv, summary.json, batchnorm.jsonl, model.keras, checkpoints
+    variants/<trial>/ history.csv, summary.json, batchnorm.jsonl, model.keras, checkpoints,
+                      resume/ (the last finished epoch's state, until the trial finishes)
 
 Epochs are 1-based in every file (events, `history.csv`, checkpoint names), as users count.
 
@@ -56,6 +57,10 @@ class RunMeta(BaseModel):
     started: str = ""
     finished: str | None = None
     reason: str = ""
+    resumed: list[str] = []
+    """When the run was resumed, each time (ISO times)."""
+    resumable: bool = True
+    """False once the user stopped it for good (`tuilab resume` then refuses)."""
 
 
 class _TrialDoc(BaseModel):
@@ -152,6 +157,11 @@ class RunFolder:
         """Per trial and per variant results."""
         return self.path / layout.RESULTS_JSON
 
+    @property
+    def trials_dir(self) -> Path:
+        """`variants/`, one folder per trial."""
+        return self.path / layout.TRIALS_DIR
+
     def trial(self, name: str) -> Path:
         """`variants/<trial>/` (trial names are safe folder names by construction)."""
         return self.path / layout.TRIALS_DIR / name
@@ -171,6 +181,10 @@ class RunFolder:
     def model_file(self, trial: str) -> Path:
         """The trained model."""
         return self.trial(trial) / layout.MODEL_KERAS
+
+    def resume_dir(self, trial: str) -> Path:
+        """The state of the trial's last finished epoch, kept until the trial finishes."""
+        return self.trial(trial) / layout.RESUME_DIR
 
     def checkpoint_file(self, trial: str, epoch: int) -> Path:
         """A checkpoint taken on request during `epoch` (1-based)."""
@@ -322,13 +336,18 @@ def _regular(path: Path) -> bool:
 
 
 def _alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie (killed, not yet reaped)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except (PermissionError, OverflowError, ValueError):
         return True
-    return True
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True  # no /proc (macOS): the signal answer stands
+    return stat_line.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def list_runs(root: Path) -> list[RunInfo]:

@@ -21,15 +21,20 @@ from tuilab.runtime.distribute import make_strategy, strategy_name
 from tuilab.runtime.events import (
     Event,
     RunFinished,
+    RunResumed,
     RunStarted,
     VariantFailed,
     VariantFinished,
+    VariantResumed,
     VariantStarted,
 )
+from tuilab.runtime.failures import describe_failure
 from tuilab.runtime.multi_worker import adapt_for_cluster, in_cluster
 from tuilab.runtime.reporter import make_reporter
+from tuilab.runtime.resume import ResumePlan
 from tuilab.runtime.run_folder import RunFolder
 from tuilab.runtime.speed import steps_per_epoch, steps_per_execution
+from tuilab.runtime.training_state import TrialState, discard_state, make_state_keeper
 from tuilab.scenario.loader import Scenario
 from tuilab.scenario.schema import VariantConfig
 
@@ -67,6 +72,7 @@ class Runner:
         sink: Receives every event, on the training thread, in order.
         control: Steering requests from other threads.
         artifacts: Where to save models and checkpoints (the run folder), or None.
+        resume: What an earlier process finished (a resumed run), or None for a new run.
     """
 
     def __init__(
@@ -76,8 +82,10 @@ class Runner:
         control: RunControl | None = None,
         artifacts: Path | None = None,
         run_dir: str | None = None,
+        resume: ResumePlan | None = None,
     ) -> None:
         self.scenario = scenario
+        self.resume = resume
         self.sink = sink
         self.control = control or RunControl()
         self.artifacts = artifacts
@@ -97,23 +105,14 @@ class Runner:
         """Train everything; return the run status: finished, failed or stopped."""
         started = time.perf_counter()
         trials = plan_trials(self.scenario)
-        self.sink(
-            RunStarted(
-                self.scenario.name,
-                str(self.scenario.path),
-                list(self.scenario.variants),
-                [t.name for t in trials],
-                max(t.config.run.repeats for t in trials),
-                device_description(),
-                self.run_dir,
-                datetime.now().isoformat(timespec="seconds"),
-            )
-        )
+        done = self.resume.done if self.resume else frozenset()
+        self.sink(self._opening(trials, done))
         statuses = []
         for trial in trials:
             if self.control.run_stopped:
                 break
-            statuses.append(self._run_trial(trial))
+            if trial.name not in done:
+                statuses.append(self._run_trial(trial))
         import_keras().mixed_precision.set_global_policy("float32")  # leave no policy behind
         if self.control.run_stopped or "stopped" in statuses:
             status = "stopped"
@@ -123,6 +122,30 @@ class Runner:
             status = "finished"
         self.sink(RunFinished(status, time.perf_counter() - started))
         return status
+
+    def _opening(self, trials: list[Trial], done: frozenset[str]) -> Event:
+        """`RunStarted` for a new run, `RunResumed` for a resumed one."""
+        now = datetime.now().isoformat(timespec="seconds")
+        if self.resume is not None:
+            names = [t.name for t in trials]
+            return RunResumed(
+                self.scenario.name,
+                [n for n in names if n not in done],
+                [n for n in names if n in done],
+                device_description(),
+                self.run_dir,
+                now,
+            )
+        return RunStarted(
+            self.scenario.name,
+            str(self.scenario.path),
+            list(self.scenario.variants),
+            [t.name for t in trials],
+            max(t.config.run.repeats for t in trials),
+            device_description(),
+            self.run_dir,
+            now,
+        )
 
     def _data_for(self, config: VariantConfig) -> PreparedData:
         key = json.dumps([config.data.model_dump(), config.compile.loss], sort_keys=True)
@@ -134,16 +157,21 @@ class Runner:
         """Train, evaluate and save one trial; any exception fails this trial only."""
         started = time.perf_counter()
         reporter = None
+        state = self.resume.states.get(trial.name) if self.resume else None
+        if state is not None:
+            started -= state.seconds  # the trial's seconds count every process it trained in
         try:
             data = self._data_for(trial.config)
-            model, strategy, datasets = self._prepare(trial, data)
-            reporter = self._start(trial, model, strategy, data)
+            model, strategy, datasets = self._prepare(trial, data, resuming=state is not None)
+            keeper = self._state_keeper(trial, state)
+            reporter = self._start(trial, model, strategy, data, state, keeper)
             train, validation = datasets
             model.fit(
                 train,
                 validation_data=validation,
                 epochs=trial.config.fit.epochs,
-                callbacks=[*self._callbacks, reporter],
+                initial_epoch=state.epoch if state else 0,
+                callbacks=[*self._callbacks, *([keeper] if keeper else []), reporter],
                 shuffle=False,  # the tf.data pipeline shuffles
                 verbose=0,
             )
@@ -153,11 +181,13 @@ class Runner:
         except (BuildError, TuilabError) as exc:
             return self._failed(trial, str(exc), reporter, started)
         except Exception as exc:
-            return self._failed(trial, _describe(exc, trial.config), reporter, started)
+            return self._failed(trial, describe_failure(exc, trial.config), reporter, started)
 
-    def _prepare(self, trial: Trial, data: PreparedData) -> tuple[Any, Any, tuple[Any, Any]]:
+    def _prepare(
+        self, trial: Trial, data: PreparedData, resuming: bool = False
+    ) -> tuple[Any, Any, tuple[Any, Any]]:
         keras = import_keras()
-        from tuilab.data.pipeline import make_dataset
+        from tuilab.data.pipeline import EpochOrder, make_dataset
 
         keras.backend.clear_session()  # free the previous trial's graphs: memory stays flat
         keras.utils.set_random_seed(trial.seed)
@@ -178,10 +208,16 @@ class Runner:
             )
         if in_cluster(strategy):
             adapt_for_cluster(model, strategy, (data.x_train[:2], data.y_train[:2]))
-        self._callbacks = make_callbacks(
+        own = make_callbacks(
             trial.config.callbacks,
-            self.artifacts / "variants" / trial.name if self.artifacts is not None else None,
+            RunFolder(self.artifacts).trial(trial.name) if self.artifacts is not None else None,
         )
+        if resuming:
+            for callback in own:
+                if type(callback).__name__ == "CSVLogger":
+                    callback.append = True  # continue its file, as the run store does
+        order = EpochOrder()
+        self._callbacks = [order.callback(), *own]
         train = make_dataset(
             data.x_train,
             data.y_train,
@@ -189,6 +225,7 @@ class Runner:
             shuffle=fit.shuffle,
             seed=trial.seed,
             shuffle_buffer=trial.config.data.shuffle_buffer,
+            order=order,
         )
         validation = None
         if data.x_val is not None:
@@ -197,7 +234,27 @@ class Runner:
             )
         return model, strategy, (train, validation)
 
-    def _start(self, trial: Trial, model: Any, strategy: Any, data: PreparedData) -> Any:
+    def _state_keeper(self, trial: Trial, state: TrialState | None) -> Any:
+        """The callback that saves (and on resume restores) the trial's state, when stored."""
+        if self.artifacts is None:
+            return None
+        return make_state_keeper(
+            trial=trial.name,
+            folder=RunFolder(self.artifacts).resume_dir(trial.name),
+            callbacks=self._callbacks,
+            restore=state,
+            seconds_before=state.seconds if state else 0.0,
+        )
+
+    def _start(
+        self,
+        trial: Trial,
+        model: Any,
+        strategy: Any,
+        data: PreparedData,
+        state: TrialState | None = None,
+        keeper: Any = None,
+    ) -> Any:
         fit = trial.config.fit
         steps = steps_per_epoch(len(data.x_train), fit.batch_size)
         early = [c for c in self._callbacks if type(c).__name__ == "EarlyStopping"]
@@ -211,7 +268,24 @@ class Runner:
             checkpoint_path=self._checkpoint_path(trial),
             early_stoppers=early,
             rate_changers=changers,
+            first_epoch=state.epoch if state else 0,
+            save_state=keeper.save if keeper else None,
         )
+        if state is not None:
+            self.sink(
+                VariantResumed(
+                    trial.name,
+                    trial.variant,
+                    trial.repeat,
+                    trial.seed,
+                    fit.epochs,
+                    state.epoch,
+                    steps,
+                    fit.batch_size,
+                    state.learning_rate,
+                )
+            )
+            return reporter
         samples = {"train": len(data.x_train), "test": len(data.x_test)}
         if data.x_val is not None:
             samples["validation"] = len(data.x_val)
@@ -271,6 +345,8 @@ class Runner:
                 learning_rate_of(model.optimizer),
             )
         )
+        if status == "finished" and self.artifacts is not None:
+            discard_state(RunFolder(self.artifacts).resume_dir(trial.name))
         if reporter.stopped and not reporter.run_stop_requested:
             return "finished_early"
         return status
@@ -288,35 +364,3 @@ class Runner:
             )
         )
         return "failed"
-
-
-def _describe(exc: Exception, config: VariantConfig) -> str:
-    """A one-line reason, with advice for the failures users can fix."""
-    name = type(exc).__name__
-    first = _meaningful_line(str(exc))
-    if name == "ResourceExhaustedError" or "out of memory" in first.lower():
-        return (
-            f"out of memory ({first}); try a smaller batch size than "
-            f"{config.fit.batch_size} (--set fit.batch_size=...)"
-        )
-    return f"{name}: {first}"
-
-
-def _meaningful_line(text: str) -> str:
-    """The line of an error that says what went wrong (TensorFlow's graph errors put it last).
-
-    `Graph execution error:` is followed by a traceback of the graph's definition and then the
-    real message (`Received a label value of 10 which is outside the valid range ...`).
-    """
-    lines = text.strip().splitlines()
-    if not lines:
-        return ""
-    if not lines[0].startswith("Graph execution error"):
-        return lines[0][:300]
-    skip = ("File ", "[[", "Detected at node", "Graph execution error")
-    candidates = [
-        line.strip()
-        for line in lines
-        if line.strip() and not line[:1].isspace() and not line.strip().startswith(skip)
-    ]
-    return (candidates[-1] if candidates else lines[0])[:300]

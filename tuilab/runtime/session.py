@@ -23,6 +23,8 @@ class RunRequest:
     runs_dir: Path = Path("runs")
     json: bool = False
     store: bool = True
+    resume: Path | None = None
+    """A stored run folder to continue (`tuilab resume`) instead of a new run."""
 
 
 def prepare_run(request: RunRequest, control: RunControl | None = None) -> tuple[Any, Any]:
@@ -40,6 +42,8 @@ def prepare_run(request: RunRequest, control: RunControl | None = None) -> tuple
     from tuilab.runtime.validation import check_scenario
     from tuilab.scenario import load_scenario
 
+    if request.resume is not None:
+        return prepare_resume(request.resume, control)
     scenario = load_scenario(request.scenario, request.overrides).select(request.variants)
     prepare_strategies([v.run for v in scenario.variants.values()])
     check_scenario(scenario)
@@ -50,6 +54,38 @@ def prepare_run(request: RunRequest, control: RunControl | None = None) -> tuple
     if store:
         runner.artifacts = store.folder
         runner.run_dir = str(store.folder)
+    return runner, store
+
+
+def prepare_resume(folder: Path, control: RunControl | None = None) -> tuple[Any, Any]:
+    """Check a stored run can continue, rebuild its scenario and data, reopen its store.
+
+    Returns:
+        The runner (resuming) and the reopened store.
+
+    Raises:
+        TuilabError: the run is live, finished, corrupt or its data is missing: nothing written.
+    """
+    from tuilab.runtime.distribute import prepare_strategies
+    from tuilab.runtime.resume import plan_resume
+    from tuilab.runtime.run_folder import RunFolder
+    from tuilab.runtime.runner import Runner, plan_trials
+    from tuilab.runtime.store import RunStore
+    from tuilab.runtime.validation import check_scenario
+    from tuilab.scenario.resolved import scenario_from_resolved
+
+    run = RunFolder(folder)
+    plan = plan_resume(run)
+    scenario = scenario_from_resolved(run.read_json(run.resolved_json), run.resolved_json)
+    prepare_strategies([v.run for v in scenario.variants.values()])
+    check_scenario(scenario)
+    if all(trial.name in plan.done for trial in plan_trials(scenario)):
+        raise RunStoreError(f"{run.run_id}: nothing to resume, every trial finished")
+    runner = Runner(scenario, sink=lambda event: None, control=control, resume=plan)
+    runner.preload()
+    store = RunStore.reopen(run.path)
+    runner.artifacts = run.path
+    runner.run_dir = str(run.path)
     return runner, store
 
 

@@ -27,6 +27,7 @@ from tuilab.runtime.events import (
     RunFinished,
     VariantFailed,
     VariantFinished,
+    VariantResumed,
     VariantStarted,
     json_safe,
 )
@@ -113,6 +114,44 @@ class RunStore:
         store._start_heartbeat()
         return store
 
+    @classmethod
+    def reopen(cls, folder: Path) -> RunStore:
+        """Open a stopped, killed or failed run to append to it (`tuilab resume`).
+
+        Its results are rebuilt from its events, a half-written last event line (a killed
+        process) is cut off, `run.json` says `running` again with this process's pid and the
+        time of the resume, and the heartbeat starts.
+
+        Raises:
+            RunStoreError: the run cannot be read or written.
+        """
+        from tuilab.runtime.stored import load_run
+
+        run = RunFolder(folder)
+        meta = run.meta().model_dump()
+        try:
+            _cut_partial_line(run.events_jsonl)
+            stored = load_run(run)
+            store = cls(folder)
+        except OSError as exc:
+            raise RunStoreError(f"cannot write {folder}: {exc.strerror or exc}") from None
+        for event in stored.events:
+            store.book.handle(event)
+        now = datetime.now().isoformat(timespec="seconds")
+        meta.update(status="running", pid=os.getpid(), host=socket.gethostname())
+        meta["resumed"] = [*meta.get("resumed", []), now]
+        for key in ("finished", "reason"):
+            meta.pop(key, None)
+        store._meta = meta
+        try:
+            run.heartbeat.touch()
+            write_json_atomic(run.run_json, meta)
+        except OSError as exc:
+            store.close()
+            raise RunStoreError(f"cannot write {folder}: {exc.strerror or exc}") from None
+        store._start_heartbeat()
+        return store
+
     def _write_start(self, scenario: Scenario) -> None:
         with contextlib.suppress(OSError):  # resolved.json below is the authoritative record
             shutil.copyfile(scenario.path, self.run.scenario_toml)
@@ -171,8 +210,11 @@ class RunStore:
         self.book.handle(event)
         self._events.write(event.to_json() + "\n")
         self._events.flush()
-        if isinstance(event, VariantStarted):
+        if isinstance(event, VariantResumed):
+            self._rewind(event.trial, event.from_epoch)
+        elif isinstance(event, VariantStarted):
             folder = self.trial_folder(event.trial)
+            self._rewind(event.trial, None)  # a trial started again from its first epoch
             write_json_atomic(self.run.summary_json(folder.name), event.summary)
             if event.batchnorm:
                 self._append_line(
@@ -192,6 +234,30 @@ class RunStore:
         elif isinstance(event, RunFinished):
             write_json_atomic(self.run.results_json, json_safe(self.book.to_dict()))
             self._finish(event.status)
+
+    def _rewind(self, trial: str, epoch: int | None) -> None:
+        """Keep only the history and BatchNorm lines up to `epoch` (None: none) of a trial."""
+        name = self.trial_folder(trial).name
+        self._close_history(trial)
+        history = self.run.history_csv(name)
+        if history.exists():
+            rows = _read_csv(history)
+            kept = [r for r in rows[1:] if epoch is not None and _epoch_of(r[0]) <= epoch]
+            if epoch is None or not rows:
+                history.unlink()
+            else:
+                _write_csv(history, [rows[0], *kept])
+                stream = open(history, "a", newline="", encoding="utf-8")  # noqa: SIM115
+                self._history[trial] = (stream, rows[0][1:])
+        batchnorm = self.run.batchnorm_jsonl(name)
+        if batchnorm.exists():
+            lines = batchnorm.read_text(encoding="utf-8").splitlines(keepends=True)
+            kept_lines = [
+                line for line in lines if epoch is not None and _line_epoch(line) <= epoch
+            ]
+            temporary = batchnorm.with_name(f".{batchnorm.name}.tmp")
+            temporary.write_text("".join(kept_lines), encoding="utf-8")
+            os.replace(temporary, batchnorm)
 
     def _append_line(self, path: Path, data: dict[str, Any]) -> None:
         with open(path, "a", encoding="utf-8") as stream:
@@ -250,3 +316,44 @@ class RunStore:
         with contextlib.suppress(OSError):
             self._finish(status, reason[:500])
         self.close()
+
+
+def _cut_partial_line(path: Path) -> None:
+    """Drop a half-written last line (what a kill leaves), so appending starts a new line."""
+    with open(path, "rb+") as stream:
+        stream.seek(0, os.SEEK_END)
+        size = stream.tell()
+        if size == 0:
+            return
+        stream.seek(max(0, size - 1))
+        if stream.read(1) == b"\n":
+            return
+        data = (stream.seek(0), stream.read())[1]
+        stream.truncate(data.rfind(b"\n") + 1)
+
+
+def _read_csv(path: Path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as stream:
+        return [row for row in csv.reader(stream) if row]
+
+
+def _write_csv(path: Path, rows: list[list[str]]) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "w", newline="", encoding="utf-8") as stream:
+        csv.writer(stream).writerows(rows)
+    os.replace(temporary, path)
+
+
+def _epoch_of(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 1 << 62  # not a row tuilab wrote: dropped
+
+
+def _line_epoch(line: str) -> int:
+    try:
+        epoch = json.loads(line).get("epoch")
+    except (ValueError, AttributeError):
+        return 1 << 62
+    return epoch if isinstance(epoch, int) else 1 << 62

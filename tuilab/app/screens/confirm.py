@@ -1,33 +1,48 @@
-"""A yes/no question as a modal screen."""
+"""A question answered with one key, as a modal screen."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
 
+from textual import events
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
 
-class ConfirmScreen(ModalScreen[bool]):
-    """Answer with y (or Enter) / n (or Escape)."""
+@dataclass(frozen=True)
+class Choice:
+    """One answer: the key that gives it, what it does, and the value the screen returns."""
 
-    BINDINGS: ClassVar[list[Binding]] = [
-        Binding("y,enter", "answer(True)", "Yes"),
-        Binding("n,escape", "answer(False)", "No"),
-    ]
-    """y/Enter answers yes; n/Escape answers no."""
+    key: str
+    label: str
+    value: str
 
-    def __init__(self, question: str) -> None:
+
+class ChoiceScreen(ModalScreen[str | None]):
+    """Answer with a choice's key; Escape answers None (do nothing)."""
+
+    def __init__(self, question: str, choices: list[Choice]) -> None:
         super().__init__()
         self.question = question
+        self.choices = choices
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
-            yield Label(self.question)
-            yield Label("[b]y[/b] yes   [b]n[/b] no")
+            yield Label(self.question, markup=False)
+            for choice in self.choices:
+                yield Label(f"[b]{choice.key}[/b]  {choice.label}", classes="choice")
+            yield Label("[b]Esc[/b]  cancel", classes="choice")
 
-    def action_answer(self, answer: bool) -> None:
-        self.dismiss(answer)
+    def on_key(self, event: events.Key) -> None:
+        """Dismiss with the value of the choice whose key was pressed."""
+        if event.key == "escape":
+            event.stop()
+            self.dismiss(None)
+            return
+        for choice in self.choices:
+            if event.key == choice.key:
+                event.stop()
+                self.dismiss(choice.value)
+                return

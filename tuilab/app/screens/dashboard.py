@@ -91,6 +91,7 @@ class DashboardScreen(Screen):
         self.running = False
         self.session = 0
         self.quit_when_done = False
+        self.for_good = False
         self._dirty: set[str] = set()
         self._selected: str | None = None
         self._shown_lines = 0
@@ -139,7 +140,9 @@ class DashboardScreen(Screen):
         self.session += 1
         self.control = RunControl()
         self.running = True
-        self._log("system", f"preparing {request.scenario} (loading TensorFlow and the data)")
+        what = request.resume if request.resume is not None else request.scenario
+        verb = "resuming" if request.resume is not None else "preparing"
+        self._log("system", f"{verb} {what} (loading TensorFlow and the data)")
         self.refresh_bindings()
         self._train(request, self.session, self.control)
 
@@ -149,6 +152,11 @@ class DashboardScreen(Screen):
         from tuilab.runtime.session import execute, prepare_run
 
         try:
+            if request.resume is not None:  # what earlier processes trained, then the rest
+                from tuilab.runtime.stored import load_run
+
+                for event in load_run(request.resume).events:
+                    self.post_message(TrainingEvent(event, session))
             runner, store = prepare_run(request, control)
         except TuilabError as exc:
             self.post_message(TrainingDone("invalid", clean(exc, multiline=True), session))
@@ -156,6 +164,10 @@ class DashboardScreen(Screen):
         outcome = execute(
             runner, store, lambda event: self.post_message(TrainingEvent(event, session))
         )
+        if self.for_good and store is not None:
+            from tuilab.runtime.resume import forget_resume
+
+            forget_resume(RunFolder(store.folder), "stopped for good from the app")
         self.post_message(TrainingDone(outcome.status, outcome.error, session))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
@@ -203,9 +215,14 @@ class DashboardScreen(Screen):
             if self.quit_when_done:
                 self.app.exit()
 
-    def stop_and_quit(self) -> None:
-        """Stop training cleanly, then exit the app once the worker has finished."""
+    def stop_and_quit(self, for_good: bool = False) -> None:
+        """Stop training cleanly, then exit the app once the worker has finished.
+
+        The run stays resumable (`tuilab resume`) unless `for_good`: then its resume state is
+        deleted and `tuilab resume` refuses it.
+        """
         self.quit_when_done = True
+        self.for_good = for_good
         self.control.stop()
 
     # -- drawing ---------------------------------------------------------------------------

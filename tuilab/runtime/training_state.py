@@ -1,0 +1,290 @@
+"""What makes an epoch resumable: written at every epoch end, read back by `tuilab resume`.
+
+`variants/<trial>/resume/` holds the state after the trial's last finished epoch:
+
+    epoch-0005.weights.h5   model weights and optimizer state (Keras's own `save_weights`)
+    epoch-0005.extra.npz    random-seed states (Dropout and friends), EarlyStopping's best weights
+    state.json              the epoch, the learning rate, the callbacks' counters, file names
+
+Each file is written under a temporary name, flushed to disk and renamed; `state.json` is
+renamed last and names the weights it belongs to, so a kill at any moment leaves either the
+previous epoch's state or the new one, never a mix. Keras's `BackupAndRestore` shows the
+pattern; it does not keep the callbacks' counters (ReduceLROnPlateau's wait and best,
+EarlyStopping's best and patience) nor the random-seed states, which `on_train_begin` resets.
+
+A stored run is untrusted: `state.json` is schema-checked, arrays load without pickle, and
+every file name must be one this module writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tuilab import layout
+from tuilab.backend import follows_schedule, import_keras, learning_rate_of
+from tuilab.errors import RunStoreError
+from tuilab.runtime.store import write_json_atomic
+
+STATEFUL_CALLBACKS: dict[str, tuple[str, ...]] = {
+    "ReduceLROnPlateau": ("wait", "best", "cooldown_counter"),
+    "EarlyStopping": ("wait", "best", "best_epoch"),
+    "ModelCheckpoint": ("best",),
+}
+"""Keras callbacks whose counters carry over epochs, and the attributes that hold them."""
+_WEIGHTS = re.compile(r"^epoch-\d{4,9}\.weights\.h5$")
+_EXTRA = re.compile(r"^epoch-\d{4,9}\.extra\.npz$")
+_NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+Value = int | float | str | None
+
+
+class CallbackState(BaseModel):
+    """One stateful callback: its position in the trial's callback list, class and counters."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    index: int = Field(ge=0)
+    name: str
+    values: dict[str, Value]
+
+
+class TrialState(BaseModel):
+    """`state.json`: where a trial can continue from."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    version: int = Field(ge=1, le=1)
+    trial: str
+    epoch: int = Field(ge=1)
+    """Epochs finished (1-based count); training continues with the next one."""
+    weights: str = Field(pattern=_WEIGHTS.pattern)
+    extra: str = Field(pattern=_EXTRA.pattern)
+    learning_rate: float
+    seconds: float = Field(ge=0)
+    """Wall time the trial had trained for, over every process so far."""
+    callbacks: list[CallbackState] = []
+
+
+def read_state(folder: Path) -> TrialState | None:
+    """The state in `folder` (a trial's `resume/`), or None when there is none.
+
+    Raises:
+        RunStoreError: the state is there but unreadable, invalid or names missing files.
+    """
+    path = folder / layout.RESUME_STATE
+    if not path.exists():
+        return None
+    try:
+        if not path.is_file() or path.stat().st_size > 1024 * 1024:
+            raise RunStoreError(f"{path}: not a state file")
+        state = TrialState.model_validate_json(path.read_bytes())
+    except (OSError, ValidationError) as exc:
+        raise RunStoreError(f"{path} is not a valid resume state ({_short(exc)})") from None
+    for name in (state.weights, state.extra):
+        if not (folder / name).is_file():
+            raise RunStoreError(f"{path} names {name}, which is missing")
+    return state
+
+
+def _short(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return ".".join(str(p) for p in first["loc"]) + f": {first['msg']}"
+    return str(exc)
+
+
+def _encode(value: Any) -> Value:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | np.integer):
+        return int(value)
+    number = float(value)
+    if math.isfinite(number):
+        return number
+    return "nan" if math.isnan(number) else ("inf" if number > 0 else "-inf")
+
+
+def _decode(value: Value) -> Any:
+    if isinstance(value, str):
+        if value not in _NON_FINITE:
+            raise RunStoreError(f"resume state: {value!r} is not a number")
+        return _NON_FINITE[value]
+    return value
+
+
+def _sync(path: Path) -> None:
+    with open(path, "rb+") as stream:
+        os.fsync(stream.fileno())
+
+
+def _seed_variables(model: Any) -> list[Any]:
+    """The model's random-seed states: in `model.variables`, not in `model.weights`."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def make_state_keeper(**kwargs: Any) -> Any:
+    """A `StateKeeper` Keras callback (its Keras base class is imported lazily)."""
+    cls = type("StateKeeper", (_StateKeeperMixin, import_keras().callbacks.Callback), {})
+    return cls(**kwargs)
+
+
+class _StateKeeperMixin:
+    """Restores a trial's state when training begins; `save(epoch)` writes it.
+
+    Place it after the trial's own callbacks (their `on_train_begin` resets the counters it
+    restores) and before the reporter (which reads the restored learning rate). The reporter
+    calls `save` after it has logged the epoch, so a logged epoch is saved or superseded.
+    """
+
+    def __init__(
+        self,
+        *,
+        trial: str,
+        folder: Path,
+        callbacks: list[Any],
+        restore: TrialState | None = None,
+        seconds_before: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.trial = trial
+        self.folder = folder
+        self.callbacks = callbacks
+        self.restore = restore
+        self.seconds_before = seconds_before
+        self.started = time.perf_counter()
+
+    # -- restore ---------------------------------------------------------------------------
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self.restore is None:
+            return
+        try:
+            self._restore(self.restore)
+        except RunStoreError:
+            raise
+        except Exception as exc:  # a state that does not fit this model
+            raise RunStoreError(
+                f"cannot resume {self.trial} from epoch {self.restore.epoch}: "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            ) from None
+
+    def _restore(self, state: TrialState) -> None:
+        model = self.model
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(self.folder / state.weights)
+        with np.load(self.folder / state.extra, allow_pickle=False) as arrays:
+            seeds = _seed_variables(model)
+            stored = sorted((k for k in arrays.files if k.startswith("seed_")), key=_index)
+            if len(stored) != len(seeds):
+                raise RunStoreError(
+                    f"resume state of {self.trial} has {len(stored)} seed states, "
+                    f"the model {len(seeds)}"
+                )
+            for variable, key in zip(seeds, stored, strict=True):
+                variable.assign(arrays[key])
+            for saved in state.callbacks:
+                self._restore_callback(saved, arrays)
+        if not follows_schedule(model.optimizer):
+            model.optimizer.learning_rate = state.learning_rate
+
+    def _restore_callback(self, saved: CallbackState, arrays: Any) -> None:
+        if saved.index >= len(self.callbacks):
+            raise RunStoreError(f"resume state names callback {saved.index}, which is missing")
+        callback = self.callbacks[saved.index]
+        if type(callback).__name__ != saved.name:
+            raise RunStoreError(
+                f"resume state: callback {saved.index} was {saved.name}, "
+                f"the scenario has {type(callback).__name__}"
+            )
+        allowed = STATEFUL_CALLBACKS.get(saved.name, ())
+        for attribute, value in saved.values.items():
+            if attribute not in allowed:
+                raise RunStoreError(f"resume state: {saved.name}.{attribute} is not restorable")
+            setattr(callback, attribute, _decode(value))
+        prefix = f"best_weights_{saved.index}_"
+        best = sorted((k for k in arrays.files if k.startswith(prefix)), key=_index)
+        if best:
+            callback.best_weights = [arrays[k] for k in best]
+
+    # -- save ------------------------------------------------------------------------------
+    def save(self, epoch: int) -> None:
+        """Write the state after `epoch` (1-based) atomically; then drop the older files.
+
+        Raises:
+            RunStoreError: the folder cannot be written (disk full, removed).
+        """
+        try:
+            self._save(epoch)
+        except OSError as exc:
+            raise RunStoreError(
+                f"cannot save the resume state of {self.trial}: {exc.strerror or exc}"
+            ) from None
+
+    def _save(self, epoch: int) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        weights = f"epoch-{epoch:04d}.weights.h5"
+        extra = f"epoch-{epoch:04d}.extra.npz"
+        temporary = self.folder / f"tmp-{weights}"
+        self.model.save_weights(temporary)
+        _sync(temporary)
+        os.replace(temporary, self.folder / weights)
+        arrays, callbacks = self._extra_arrays()
+        temporary = self.folder / f".{extra}.tmp"
+        with open(temporary, "wb") as stream:
+            np.savez(stream, **arrays)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, self.folder / extra)
+        state = TrialState(
+            version=1,
+            trial=self.trial,
+            epoch=epoch,
+            weights=weights,
+            extra=extra,
+            learning_rate=learning_rate_of(self.model.optimizer),
+            seconds=self.seconds_before + time.perf_counter() - self.started,
+            callbacks=callbacks,
+        )
+        write_json_atomic(self.folder / layout.RESUME_STATE, state.model_dump())
+        for path in self.folder.iterdir():
+            if path.name not in (weights, extra, layout.RESUME_STATE):
+                path.unlink(missing_ok=True)
+
+    def _extra_arrays(self) -> tuple[dict[str, np.ndarray], list[CallbackState]]:
+        arrays = {
+            f"seed_{i}": np.asarray(v.numpy()) for i, v in enumerate(_seed_variables(self.model))
+        }
+        states = []
+        for index, callback in enumerate(self.callbacks):
+            name = type(callback).__name__
+            attributes = STATEFUL_CALLBACKS.get(name)
+            if attributes is None:
+                continue
+            values = {a: _encode(getattr(callback, a, None)) for a in attributes}
+            states.append(CallbackState(index=index, name=name, values=values))
+            for i, array in enumerate(getattr(callback, "best_weights", None) or []):
+                arrays[f"best_weights_{index}_{i}"] = np.asarray(array)
+        return arrays, states
+
+
+def discard_state(folder: Path) -> None:
+    """Remove a trial's resume state (it finished: nothing to resume)."""
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _index(key: str) -> int:
+    return int(key.rsplit("_", 1)[1])
