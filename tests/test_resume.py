@@ -305,3 +305,22 @@ async def test_the_app_resumes_a_run_and_shows_it_as_one(reference, tmp_path):
         lines = [line for _, line in screen.state.lines]
         assert any(line.startswith("run resumed: resumable (2 trial(s) to go)") for line in lines)
         assert any(line.startswith("adam: resumed after epoch ") for line in lines)
+
+
+def test_latest_means_the_newest_run_that_can_resume(reference, tmp_path):
+    import shutil
+
+    from tuilab.runtime.run_folder import find_run
+
+    root = tmp_path / "runs"
+    older, newer = root / "resumable" / "20000101-000000", root / "resumable" / "20990101-000000"
+    shutil.copytree(reference, older)
+    shutil.copytree(reference, newer)  # finished
+    meta = json.loads((older / "run.json").read_text())
+    meta.update(status="stopped")
+    (older / "run.json").write_text(json.dumps(meta))
+    assert find_run(root, "latest").path == newer
+    resumable = ("stopped", "incomplete", "failed")
+    assert find_run(root, "latest", statuses=resumable).path == older
+    assert find_run(root, "resumable", statuses=resumable).path == older
+    assert find_run(root, "latest", statuses=("running",)).path == newer  # none: the newest

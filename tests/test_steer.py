@@ -19,7 +19,12 @@ from typer.testing import CliRunner
 
 from tuilab.cli import app
 from tuilab.runtime.control import RunControl
-from tuilab.runtime.control_channel import MAX_REPORTED, ControlChannel, ControlRequest
+from tuilab.runtime.control_channel import (
+    ABANDONED_SECONDS,
+    MAX_REPORTED,
+    ControlChannel,
+    ControlRequest,
+)
 
 LONG = QUICK[: QUICK.index("[variants.a]")].replace("epochs = 2", "epochs = 5000")
 """The quick scenario, long enough to steer while it trains, without its variants."""
@@ -241,6 +246,10 @@ def test_channel_applies_requests_in_order_and_closes_idempotently(tmp_path):
     ]
     assert sorted(p.name for p in folder.iterdir()) == [".4.json.tmp"]
     assert [r.action for r in channel.applied] == ["scale_lr", "checkpoint", "stop_after_epoch"]
+    abandoned = folder / ".4.json.tmp"
+    old = abandoned.stat().st_mtime - ABANDONED_SECONDS - 1  # its sender died a while ago
+    os.utime(abandoned, (old, old))
+    assert channel.poll() == 0 and not abandoned.exists() and refusals == []
     assert channel.start() and channel.running
     _write(folder, "5.json", _request(action="stop"))
     wait_for(lambda: control.pending, None, "the polling thread")

@@ -194,7 +194,7 @@ def resume(
 
     root = runs_dir(runs)
     try:
-        folder = find_run(root, run)
+        folder = find_run(root, run, statuses=("stopped", "incomplete", "failed"))
     except TuilabError as exc:
         _report(exc)
     request = RunRequest(folder.scenario_toml, runs_dir=root, json=json_, resume=folder.path)

@@ -58,7 +58,7 @@ def steer(
         RunStoreError: no such run, a run that is not running, a bad factor, or a control
             folder that is not private to this user (the command then exits 2).
     """
-    folder = find_run(root, run)
+    folder = find_run(root, run, statuses=("running",))
     request = send_request(folder.path, action, factor)
     console.print(
         plain(

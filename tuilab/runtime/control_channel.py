@@ -16,6 +16,7 @@ microseconds on a thread that is not the training one.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import stat
@@ -34,6 +35,8 @@ from tuilab.runtime.run_folder import RunFolder
 
 MAX_REQUEST_BYTES = 4096
 POLL_SECONDS = 0.2
+ABANDONED_SECONDS = 60.0
+"""A half-written request (`.NAME.tmp`) this old was left by a sender that died."""
 MAX_REPORTED = 50
 """Refusals reported per run; past that they are still dropped, but no longer logged."""
 ACTIONS = ("stop", "stop_after_epoch", "scale_lr", "checkpoint")
@@ -246,9 +249,11 @@ class ControlChannel:
         self._folder_problem = ""
         try:
             with os.scandir(self.folder) as entries:
-                names = sorted(e.name for e in entries if not e.name.startswith("."))
+                every = [e.name for e in entries]
         except OSError:
             return 0
+        names = sorted(name for name in every if not name.startswith("."))
+        self._drop_abandoned([name for name in every if name.endswith(".tmp")])
         applied = 0
         for name in names:
             if name in self._stuck:
@@ -308,6 +313,15 @@ class ControlChannel:
             return ControlRequest.model_validate_json(data)
         except ValidationError as exc:
             raise _Refused(_describe_error(exc)) from None
+
+    def _drop_abandoned(self, names: list[str]) -> None:
+        """Delete half-written requests whose sender died (`.NAME.tmp` older than a minute)."""
+        now = time.time()
+        for name in names:
+            with contextlib.suppress(OSError):
+                info = os.lstat(self.folder / name)
+                if stat.S_ISREG(info.st_mode) and now - info.st_mtime > ABANDONED_SECONDS:
+                    os.unlink(self.folder / name)
 
     def _remove(self, name: str) -> str | None:
         """Delete a request file (or an empty folder); None when done, else why not.

@@ -366,8 +366,11 @@ def list_runs(root: Path) -> list[RunInfo]:
     return runs
 
 
-def find_run(root: Path, name: str) -> RunFolder:
+def find_run(root: Path, name: str, statuses: tuple[str, ...] = ()) -> RunFolder:
     """Resolve a run given as a path, `<stem>/<stamp>`, a stamp, or `latest`/`<stem>` (newest).
+
+    With `statuses`, `latest` and a stem mean the newest run in one of them when there is one
+    (`tuilab stop latest` stops the newest *running* run), else the newest run.
 
     Raises:
         RunStoreError: nothing matches.
@@ -375,7 +378,8 @@ def find_run(root: Path, name: str) -> RunFolder:
     for candidate in (Path(name), root / name):
         if candidate.is_dir() and RunFolder(candidate).looks_like_run():
             return RunFolder(candidate)
-    for info in list_runs(root):
-        if name in ("latest", info.stem, info.folder.name):
-            return RunFolder(info.folder)
+    matches = [info for info in list_runs(root) if name in ("latest", info.stem, info.folder.name)]
+    preferred = [info for info in matches if info.status in statuses]
+    for info in preferred or matches:
+        return RunFolder(info.folder)
     raise RunStoreError(f"no stored run {name!r} under {root} (see `tuilab runs`)")
