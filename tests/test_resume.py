@@ -134,6 +134,8 @@ def interrupted(tmp_path: Path, interrupt: str) -> Path:
             process.kill()
             expected = -signal.SIGKILL
         assert process.wait(timeout=120) == expected
+        if interrupt != "kill":  # a clean end says how to go on
+            assert f"continue it with: tuilab resume {folder}" in process.stderr.read()
     finally:
         if process.poll() is None:
             process.kill()

@@ -187,7 +187,7 @@ class TuilabApp(App[int]):
             Choice("k", "keep it resumable: `tuilab resume RUN` goes on later", "resumable"),
             Choice("s", "stop it for good (its resume state is deleted)", "for_good"),
         ]
-        self.push_screen(ChoiceScreen(question, choices), answered)
+        self.push_screen(ChoiceScreen(question, choices, cancel="keep training"), answered)
 
     def action_help(self) -> None:
         """Show or hide the key panel."""

@@ -43,7 +43,7 @@ def plan_resume(folder: RunFolder) -> ResumePlan:
         )
     if not meta.resumable:
         raise RunStoreError(
-            f"{folder.run_id} was stopped for good ({meta.reason or 'from the app'}); "
+            f"{folder.run_id} cannot be resumed: {meta.reason or 'it was stopped for good'}; "
             "start it again with tuilab run"
         )
     stored = load_run(folder)

@@ -66,6 +66,8 @@ def prepare_resume(folder: Path, control: RunControl | None = None) -> tuple[Any
     Raises:
         TuilabError: the run is live, finished, corrupt or its data is missing: nothing written.
     """
+    import os
+
     from tuilab.runtime.distribute import prepare_strategies
     from tuilab.runtime.resume import plan_resume
     from tuilab.runtime.run_folder import RunFolder
@@ -74,6 +76,11 @@ def prepare_resume(folder: Path, control: RunControl | None = None) -> tuple[Any
     from tuilab.runtime.validation import check_scenario
     from tuilab.scenario.resolved import scenario_from_resolved
 
+    if os.environ.get("TF_CONFIG"):
+        raise RunStoreError(
+            "resuming a multi-worker (TF_CONFIG) run is not supported: every worker would "
+            "write the same resume state; unset TF_CONFIG to resume it on one machine"
+        )
     run = RunFolder(folder)
     plan = plan_resume(run)
     scenario = scenario_from_resolved(run.read_json(run.resolved_json), run.resolved_json)

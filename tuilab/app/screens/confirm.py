@@ -23,17 +23,18 @@ class Choice:
 class ChoiceScreen(ModalScreen[str | None]):
     """Answer with a choice's key; Escape answers None (do nothing)."""
 
-    def __init__(self, question: str, choices: list[Choice]) -> None:
+    def __init__(self, question: str, choices: list[Choice], cancel: str = "cancel") -> None:
         super().__init__()
         self.question = question
         self.choices = choices
+        self.cancel = cancel
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
             yield Label(self.question, markup=False)
             for choice in self.choices:
                 yield Label(f"[b]{choice.key}[/b]  {choice.label}", classes="choice")
-            yield Label("[b]Esc[/b]  cancel", classes="choice")
+            yield Label(f"[b]Esc[/b]  {self.cancel}", classes="choice")
 
     def on_key(self, event: events.Key) -> None:
         """Dismiss with the value of the choice whose key was pressed."""
