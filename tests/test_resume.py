@@ -326,3 +326,40 @@ def test_latest_means_the_newest_run_that_can_resume(reference, tmp_path):
     assert find_run(root, "latest", statuses=resumable).path == older
     assert find_run(root, "resumable", statuses=resumable).path == older
     assert find_run(root, "latest", statuses=("running",)).path == newer  # none: the newest
+
+
+def test_a_failed_trial_starts_again_and_a_finished_one_is_kept(reference, tmp_path):
+    """bn failed in its fourth epoch (no resume state kept): it trains again from epoch 1."""
+    import shutil
+
+    folder = tmp_path / "runs" / "resumable" / "failed"
+    shutil.copytree(reference, folder)
+    lines = (folder / "events.jsonl").read_text().splitlines()
+    bn_epochs = [i for i, line in enumerate(lines) if '"trial":"bn","epoch":3,' in line]
+    failed = {
+        "event": "variant_failed",
+        "trial": "bn",
+        "variant": "bn",
+        "reason": "loss became nan at epoch 4 batch 2",
+        "epoch": 4,
+    }
+    kept = [*lines[: bn_epochs[-1] + 1], json.dumps(failed)]
+    kept.append(json.dumps({"event": "run_finished", "status": "failed", "seconds": 1.0}))
+    (folder / "events.jsonl").write_text("\n".join(kept) + "\n")
+    meta = json.loads((folder / "run.json").read_text())
+    meta.update(status="failed")
+    (folder / "run.json").write_text(json.dumps(meta))
+    adam_model = (folder / "variants" / "adam" / "model.keras").stat().st_mtime_ns
+
+    result = invoke("resume", str(folder), "--headless")
+    assert result.exit_code == 0, result.output
+    assert "bn: start, seed 3" in result.output and "adam: start" not in result.output
+    assert (folder / "variants" / "adam" / "model.keras").stat().st_mtime_ns == adam_model
+    for trial in ("adam", "bn"):
+        assert results(folder)["trials"][trial]["test"] == pytest.approx(
+            results(reference)["trials"][trial]["test"], rel=1e-5, abs=1e-6
+        )
+    got = history(folder, "bn")
+    assert [row["epoch"] for row in got] == list(range(1, 13))
+    assert got == pytest.approx(history(reference, "bn"), rel=1e-5, abs=1e-6)
+    assert load_run(folder).book.trials["bn"].status == "finished"
