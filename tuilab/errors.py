@@ -62,3 +62,7 @@ class DataError(TuilabError):
 
 class RunStoreError(TuilabError):
     """The run store cannot be written or a stored run cannot be read."""
+
+
+class UsageError(TuilabError):
+    """A command-line value is invalid (a filter, a tag, a sort key)."""

@@ -10,6 +10,9 @@ Nothing else in tuilab spells a file name of the store. Layout of
     results.json      per trial and per variant results (rewritten atomically)
     variants/<trial>/ history.csv, summary.json, batchnorm.jsonl, model.keras, checkpoints,
                       resume/ (the last finished epoch's state, until the trial finishes)
+    tags.txt, note.md the user's tags (one a line) and note (`runtime.library` writes them)
+
+Deleted runs wait in `runs/.trash/<stem>/<stamp>/` (with `trashed.json`) until purged.
 
 Epochs are 1-based in every file (events, `history.csv`, checkpoint names), as users count.
 
@@ -35,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from tuilab import layout
 from tuilab.errors import RunStoreError
 from tuilab.runtime.events import Event, EventFormatError, event_from_json
+from tuilab.runtime.user_text import read_note, read_tags
 
 HEARTBEAT_SECONDS = 5.0
 """How often a training process touches its heartbeat."""
@@ -102,6 +106,9 @@ class RunInfo:
     """The test accuracy of that same trial (shown beside it, never used to rank)."""
     problem: str = ""
     """Why the run is `corrupt`."""
+    tags: tuple[str, ...] = ()
+    note: str = ""
+    """The user's note, as stored (show it through `presentation.text.clean`)."""
 
     @property
     def run_id(self) -> str:
@@ -161,6 +168,21 @@ class RunFolder:
     def trials_dir(self) -> Path:
         """`variants/`, one folder per trial."""
         return self.path / layout.TRIALS_DIR
+
+    @property
+    def tags_txt(self) -> Path:
+        """The user's tags, one a line."""
+        return self.path / layout.TAGS_TXT
+
+    @property
+    def note_md(self) -> Path:
+        """The user's note."""
+        return self.path / layout.NOTE_MD
+
+    @property
+    def trash_record(self) -> Path:
+        """In a deleted run: where it came from, and when it was deleted."""
+        return self.path / layout.TRASH_RECORD
 
     def trial(self, name: str) -> Path:
         """`variants/<trial>/` (trial names are safe folder names by construction)."""
@@ -298,17 +320,22 @@ class RunFolder:
 
     def info(self) -> RunInfo:
         """What a listing shows; a run that fails its schema is `corrupt` with the reason."""
+        tags, note, problem = (), "", ""
+        try:
+            tags = read_tags(self.tags_txt)
+        except RunStoreError as exc:
+            problem = str(exc)
+        try:
+            note = read_note(self.note_md)
+        except RunStoreError as exc:
+            problem = problem or str(exc)
         try:
             meta = self.meta()
             results = self.results()
         except RunStoreError as exc:
+            stem = self.path.parent.name
             return RunInfo(
-                self.path,
-                self.path.parent.name,
-                self.path.parent.name,
-                "",
-                "corrupt",
-                problem=str(exc),
+                self.path, stem, stem, "", "corrupt", problem=str(exc), tags=tags, note=note
             )
         best_val, its_test = None, None
         for trial in results.trials.values():
@@ -320,10 +347,13 @@ class RunFolder:
             meta.scenario,
             meta.stem,
             meta.started,
-            self.status(meta),
+            "corrupt" if problem else self.status(meta),
             list(meta.variants),
             best_val,
             its_test,
+            problem,
+            tags,
+            note,
         )
 
 
@@ -333,6 +363,11 @@ def _regular(path: Path) -> bool:
         return stat.S_ISREG(path.stat().st_mode)
     except OSError:
         return False
+
+
+def trash_dir(root: Path) -> Path:
+    """`<root>/.trash/`: deleted runs, as `<stem>/<stamp>/`."""
+    return root / layout.TRASH_DIR
 
 
 def _alive(pid: int) -> bool:

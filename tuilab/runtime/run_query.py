@@ -1,0 +1,124 @@
+"""Which stored runs a listing shows: `tuilab runs --scenario/--status/--tag/--since/--grep`.
+
+A query is checked when it is made (a bad `--since` or status is a `UsageError` naming what
+would do) and then matched against `RunInfo`s, which carry tags and notes: no extra reads.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tuilab.errors import UsageError
+from tuilab.runtime.library import check_tag
+from tuilab.runtime.run_folder import STATUSES, RunInfo
+
+LISTED_STATUSES = (*STATUSES, "incomplete", "corrupt")
+SORT_KEYS = ("started", "best_val_accuracy", "test_accuracy", "scenario", "status")
+"""What `tuilab runs --sort` takes (newest first, metrics highest first, text A to Z)."""
+_RELATIVE = re.compile(r"(\d{1,6})([mhdw])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """`2026-11-20`, `2026-11-20T14:30`, or a time ago: `90m`, `12h`, `3d`, `2w`.
+
+    Raises:
+        UsageError: none of those.
+    """
+    value = text.strip()
+    match = _RELATIVE.fullmatch(value)
+    if match:
+        delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        return (now or datetime.now()) - delta
+    try:
+        return _naive(datetime.fromisoformat(value))
+    except ValueError:
+        raise UsageError(
+            f"--since {text[:40]!r}: give a date (2026-11-20), a time (2026-11-20T14:30) "
+            "or a time ago (90m, 12h, 3d, 2w)"
+        ) from None
+
+
+def _naive(moment: datetime) -> datetime:
+    """Local time without a zone (how `run.json` stores times)."""
+    return moment.astimezone().replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _started(info: RunInfo) -> datetime | None:
+    try:
+        return _naive(datetime.fromisoformat(info.started))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """Every filter given must match (`tags`: the run has all of them)."""
+
+    scenario: str | None = None
+    """A scenario stem, or its name (case-insensitive)."""
+    status: str | None = None
+    tags: tuple[str, ...] = ()
+    since: datetime | None = None
+    grep: str | None = None
+    """Text looked for, case-insensitive, in the run id, scenario, variants, tags and note."""
+
+    @classmethod
+    def parse(
+        cls,
+        scenario: str | None = None,
+        status: str | None = None,
+        tags: list[str] | None = None,
+        since: str | None = None,
+        grep: str | None = None,
+    ) -> RunQuery:
+        """A query from command-line values.
+
+        Raises:
+            UsageError: an unknown status, a `since` that is not a date or a time ago, or a
+                tag that cannot be one.
+        """
+        if status is not None and status not in LISTED_STATUSES:
+            raise UsageError(f"--status {status[:40]!r}: one of {', '.join(LISTED_STATUSES)}")
+        return cls(
+            scenario,
+            status,
+            tuple(check_tag(tag) for tag in tags or ()),
+            parse_since(since) if since is not None else None,
+            grep or None,
+        )
+
+    def matches(self, info: RunInfo) -> bool:
+        """True when the run passes every filter given."""
+        wanted = self.scenario
+        if wanted is not None and wanted.casefold() not in (
+            info.stem.casefold(),
+            info.scenario.casefold(),
+        ):
+            return False
+        if self.status is not None and info.status != self.status:
+            return False
+        if any(tag not in info.tags for tag in self.tags):
+            return False
+        if self.since is not None:
+            started = _started(info)
+            if started is None or started < self.since:
+                return False
+        if self.grep is not None:
+            haystack = [info.run_id, info.scenario, *info.variants, *info.tags, info.note]
+            needle = self.grep.casefold()
+            return any(needle in text.casefold() for text in haystack)
+        return True
+
+
+def check_sort(key: str) -> str:
+    """`key` when `tuilab runs --sort` takes it.
+
+    Raises:
+        UsageError: it does not (the message lists the choices).
+    """
+    if key not in SORT_KEYS:
+        raise UsageError(f"--sort {key[:40]!r}: one of {', '.join(SORT_KEYS)}")
+    return key
