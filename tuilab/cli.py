@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -42,6 +43,15 @@ RunsDirOption = Annotated[
 def _report(exc: TuilabError) -> None:
     err.print(plain(str(exc), "red", multiline=True), soft_wrap=True)
     raise typer.Exit(exc.exit_code)
+
+
+def _exit_with(command: Callable[[], int]) -> None:
+    """Run a command and exit with its code; a `TuilabError` is reported, exit 2."""
+    try:
+        code = command()
+    except TuilabError as exc:
+        _report(exc)
+    raise typer.Exit(code)
 
 
 def _version(value: bool) -> None:
@@ -124,11 +134,51 @@ def run(
 
 
 @app.command("runs")
-def runs_command(runs: RunsDirOption = None) -> None:
-    """List stored runs: scenario, date, variants, status, best test accuracy."""
+def runs_command(
+    scenario: Annotated[
+        str | None, typer.Option("--scenario", help="Only this scenario (stem or name).")
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help="Only runs in this status: running, finished, failed, stopped, incomplete, "
+            "corrupt.",
+        ),
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Only runs with this tag (repeatable: all).")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Started since a date (2026-11-20) or a time ago (3d, 12h)."),
+    ] = None,
+    grep: Annotated[
+        str | None,
+        typer.Option("--grep", help="Text in the run id, scenario, variants, tags or note."),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(
+            "--sort",
+            help="started (newest first), best_val_accuracy, test_accuracy (highest first), "
+            "scenario or status.",
+        ),
+    ] = None,
+    trash: Annotated[bool, typer.Option("--trash", help="List the deleted runs instead.")] = False,
+    runs: RunsDirOption = None,
+) -> None:
+    """List stored runs: scenario, date, variants, status, best validation accuracy, tags."""
+    from tuilab.headless.library_cmds import trash_table
     from tuilab.headless.store_cmds import runs_table
+    from tuilab.runtime.run_query import RunQuery
 
-    out.print(runs_table(runs_dir(runs), out.width))
+    try:
+        query = RunQuery.parse(scenario, status, tag, since, grep)
+        table = trash_table if trash else runs_table
+        out.print(table(runs_dir(runs), out.width, query, sort))
+    except TuilabError as exc:
+        _report(exc)
 
 
 @app.command()
@@ -285,6 +335,78 @@ def lr(
 def checkpoint(run: RunArgument, runs: RunsDirOption = None) -> None:
     """Save the model of a run that another process trains, now (beside its model.keras)."""
     _steer(run, "checkpoint", None, runs)
+
+
+@app.command()
+def tag(
+    run: RunArgument,
+    tags: Annotated[
+        list[str] | None, typer.Argument(help="Tags to add (none: print them).")
+    ] = None,
+    untag: Annotated[bool, typer.Option("--untag", help="Remove these tags instead.")] = False,
+    runs: RunsDirOption = None,
+) -> None:
+    """Tag a run (tags.txt in its folder); --untag removes tags. `runs --tag T` finds them."""
+    from tuilab.headless.library_cmds import tag as run_tag
+
+    _exit_with(lambda: run_tag(runs_dir(runs), run, tags or [], untag, out))
+
+
+@app.command()
+def note(
+    run: RunArgument,
+    text: Annotated[
+        str | None, typer.Argument(help="The note, at most 4 KB ('' removes it; none: print it).")
+    ] = None,
+    runs: RunsDirOption = None,
+) -> None:
+    """Write a note on a run (note.md in its folder), or print it."""
+    from tuilab.headless.library_cmds import note as run_note
+
+    _exit_with(lambda: run_note(runs_dir(runs), run, text, out))
+
+
+@app.command()
+def delete(
+    run: Annotated[
+        list[str], typer.Argument(help="Runs, each as <stem>/<stamp>, stamp or folder.")
+    ],
+    runs: RunsDirOption = None,
+) -> None:
+    """Move runs to the trash (runs/.trash); `tuilab restore` brings one back. Not live runs."""
+    from tuilab.headless.library_cmds import delete as run_delete
+
+    _exit_with(lambda: run_delete(runs_dir(runs), run, out))
+
+
+@app.command()
+def restore(
+    run: Annotated[str, typer.Argument(help="A deleted run, as `tuilab runs --trash` names it.")],
+    runs: RunsDirOption = None,
+) -> None:
+    """Move a deleted run back from the trash to where it was."""
+    from tuilab.headless.library_cmds import restore as run_restore
+
+    _exit_with(lambda: run_restore(runs_dir(runs), run, out))
+
+
+@app.command()
+def purge(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    runs: RunsDirOption = None,
+) -> None:
+    """Empty the trash for good, after listing it and asking. Exit 1: you said no."""
+    from tuilab.headless.library_cmds import purge as run_purge
+
+    def confirm(count: int) -> bool:
+        if yes:
+            return True
+        try:
+            return typer.confirm(f"delete these {count} run(s) for good?", default=False)
+        except typer.Abort:
+            return False
+
+    _exit_with(lambda: run_purge(runs_dir(runs), out, confirm))
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from tuilab.runtime.events import (
     RunStarted,
     VariantStarted,
 )
+from tuilab.runtime.library import annotations
 from tuilab.runtime.results import ResultsBook
 from tuilab.runtime.run_folder import RunFolder
 from tuilab.runtime.stored import load_run
@@ -82,7 +83,14 @@ def markdown_report(folder: RunFolder) -> str:
             )
         ]
     lines += [f"- status: {stored.status}, {book.seconds:.1f} s"]
-    lines += [clean(f"- corrupt: {problem}") for problem in stored.problems]
+    found = annotations(folder)
+    if found.tags:
+        lines += [clean(f"- tags: {', '.join(found.tags)}")]
+    problems = [*stored.problems, *found.problems]
+    lines += [clean(f"- corrupt: {problem}") for problem in problems]
+    if found.note:  # an indented block: shown as written, never read as Markdown (links, images)
+        note = clean(found.note, multiline=True).expandtabs(4).splitlines()
+        lines += ["", "## Note", "", *(f"    {line}".rstrip() for line in note)]
     lines += ["", "## Results (per trial, ranked by best validation accuracy)", ""]
     rows = sort_rows(trial_rows(book), column(RESULT_COLUMNS, "best_val_accuracy"))
     lines.append(
@@ -114,8 +122,10 @@ def markdown_report(folder: RunFolder) -> str:
 
 
 def csv_report(folder: RunFolder) -> str:
-    """One row per trial: status, epochs, best validation and test metrics, time, lr."""
+    """One row per trial: status, epochs, best validation and test metrics, time, lr, and the
+    run's tags and note."""
     book: ResultsBook = load_run(folder).book
+    found = annotations(folder)
     results = list(book.trials.values())
     test_metrics = sorted({m for r in results for m in r.test})
     best_metrics = sorted({m for r in results for m in r.best if m.startswith("val_")})
@@ -133,6 +143,8 @@ def csv_report(folder: RunFolder) -> str:
             "seconds",
             "learning_rate",
             "reason",
+            "tags",
+            "note",
         ]
     )
     for r in results:
@@ -148,6 +160,8 @@ def csv_report(folder: RunFolder) -> str:
                 round(r.seconds, 3),
                 r.learning_rate,
                 clean(r.reason),
+                " ".join(found.tags),
+                clean(found.note),
             ]
         )
     return buffer.getvalue()

@@ -13,6 +13,8 @@ from tuilab.presentation.charts import curves_text
 from tuilab.presentation.columns import (
     COMPARISON_COLUMNS,
     RUN_COLUMNS,
+    column,
+    sort_rows,
     trial_row,
     with_deltas,
 )
@@ -20,18 +22,53 @@ from tuilab.presentation.numbers import layer_signature
 from tuilab.presentation.text import clean, plain
 from tuilab.runtime.compare import Selection, differing_keys, select
 from tuilab.runtime.curves import CurveBook
-from tuilab.runtime.run_folder import find_run, list_runs
+from tuilab.runtime.library import annotations
+from tuilab.runtime.run_folder import RunFolder, RunInfo, find_run, list_runs
+from tuilab.runtime.run_query import RunQuery, check_sort
 from tuilab.runtime.stored import load_run
 
+LIBRARY_KEYS = ("tags", "note")
+"""Columns shown only when some listed run has them."""
 
-def runs_table(root: Path, width: int = 120) -> Table:
-    """Every stored run, newest first; corrupt runs listed with their reason underneath."""
-    runs = list_runs(root)
-    table = spec_table(f"Runs in {root}", RUN_COLUMNS, runs, width)
-    corrupt = [f"{info.run_id}: {info.problem}" for info in runs if info.problem]
+
+def runs_table(
+    root: Path, width: int = 120, query: RunQuery | None = None, sort: str | None = None
+) -> Table:
+    """The stored runs that match `query`, newest first (or by `sort`); corrupt runs listed
+    with their reason underneath."""
+    return listing_table(f"Runs in {root}", list_runs(root), width, query, sort)
+
+
+def listing_table(
+    title: str,
+    runs: list[RunInfo],
+    width: int,
+    query: RunQuery | None = None,
+    sort: str | None = None,
+) -> Table:
+    """A table of runs: filtered, sorted, with tags and notes when any run has them."""
+    shown = [info for info in runs if query is None or query.matches(info)]
+    if sort is not None:
+        shown = sort_rows(shown, column(RUN_COLUMNS, check_sort(sort)))
+    columns = [c for c in RUN_COLUMNS if c.key not in LIBRARY_KEYS or any(c.text(r) for r in shown)]
+    table = spec_table(title, columns, shown, width)
+    if len(shown) < len(runs):
+        add_caption(table, f"{len(shown)} of {len(runs)} runs match")
+    corrupt = [f"{info.run_id}: {info.problem}" for info in shown if info.problem]
     if corrupt:
         add_caption(table, "corrupt: " + "\n".join(clean(line, limit=300) for line in corrupt))
     return table
+
+
+def print_annotations(console: Console, folder: RunFolder) -> None:
+    """A run's tags and whole note (shown as text), and what is wrong with their files."""
+    found = annotations(folder)
+    warn_problems(console, folder.run_id, list(found.problems))
+    if found.tags:
+        console.print(Text.assemble(plain("tags: ", "bold"), plain(", ".join(found.tags))))
+    if found.note:
+        note = plain(found.note, multiline=True)
+        console.print(Text.assemble(plain("note: ", "bold"), note), soft_wrap=False)
 
 
 def warn_problems(console: Console, run_id: str, problems: list[str]) -> None:
@@ -62,6 +99,7 @@ def show(root: Path, name: str, console: Console) -> int:
         ),
         soft_wrap=True,
     )
+    print_annotations(console, stored.folder)
     console.print(results_table(stored.book, console.width))
     _charts(console, curves.curves, ["accuracy", "loss"])
     return 0
@@ -82,11 +120,30 @@ def compare(root: Path, items: list[str], console: Console) -> int:
     for run in dict.fromkeys(s.run for s in selections):
         problems = next(s.problems for s in selections if s.run == run)
         warn_problems(console, f"{run.parent.name}/{run.name}", problems)
+    library = library_table(list(dict.fromkeys(s.run for s in selections)))
+    if library is not None:
+        console.print(library)
     console.print(comparison_table(selections, console.width))
     console.print(scenario_diff_table(selections))
     console.print(layer_diff_table(selections))
     _charts(console, {s.label: s.curve for s in selections}, ["accuracy", "loss"])
     return 0
+
+
+def library_table(runs: list[Path]) -> Table | None:
+    """The compared runs' tags and notes (None when none has any)."""
+    found = {RunFolder(run).run_id: annotations(RunFolder(run)) for run in runs}
+    if not any(a.tags or a.note or a.problems for a in found.values()):
+        return None
+    table = Table(title="Tags and notes", title_justify="left")
+    table.add_column("Run", no_wrap=True)
+    table.add_column("Tags", overflow="fold")
+    table.add_column("Note", overflow="fold")
+    for run_id, found_here in found.items():
+        note = found_here.note or "; ".join(found_here.problems)
+        style = "" if found_here.note else "yellow"
+        table.add_row(plain(run_id), plain(", ".join(found_here.tags)), plain(note, style))
+    return table
 
 
 def comparison_table(selections: list[Selection], width: int = 120) -> Table:

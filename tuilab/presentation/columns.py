@@ -80,6 +80,8 @@ class Column(Generic[Row]):
     descending: bool = False
     fold: bool = False
     """Free text that may wrap onto more lines; numbers and ids are never wrapped or cut."""
+    fold_width: int = TEXT_FOLD_WIDTH
+    """How narrow a folding column may get (short words, such as tags, fold narrower)."""
 
 
 def _stat(row: ResultRow, name: str) -> str:
@@ -259,7 +261,7 @@ def fit_columns(
     def needed(col: Column[Row]) -> int:
         widest = max([len(col.header), *(len(col.text(row)) for row in rows)])
         if col.fold and can_fold:  # free text wraps onto more lines: a readable width will do
-            widest = min(widest, max(len(col.header), TEXT_FOLD_WIDTH))
+            widest = min(widest, max(len(col.header), col.fold_width))
         return widest + padding
 
     kept = list(columns)
@@ -275,6 +277,17 @@ def fit_columns(
 
 def _optional(value: float | None) -> str:
     return "-" if value is None else format_mean_std(value, 0.0, 1)
+
+
+NOTE_PREVIEW = 40
+"""Characters of a note's first line that a listing shows."""
+
+
+def note_preview(note: str, limit: int = NOTE_PREVIEW) -> str:
+    """A note's first non-blank line, cleaned and cut (listings; `show` prints it whole)."""
+    first = next((line for line in note.splitlines() if line.strip()), "")
+    more = first != note.strip()
+    return clean(first.strip() + (" …" if more else ""), limit=limit)
 
 
 RUN_COLUMNS: tuple[Column[RunInfo], ...] = (
@@ -295,6 +308,7 @@ RUN_COLUMNS: tuple[Column[RunInfo], ...] = (
         lambda r: _text_key(r.started),
         5,
         False,
+        descending=True,
     ),
     Column(
         "variants",
@@ -322,8 +336,28 @@ RUN_COLUMNS: tuple[Column[RunInfo], ...] = (
         1,
         descending=True,
     ),
+    Column(
+        "tags",
+        "Tags",
+        lambda r: clean(", ".join(r.tags)),
+        lambda r: _text_key(",".join(r.tags)),
+        2,
+        False,
+        fold=True,
+        fold_width=6,
+    ),
+    Column(
+        "note",
+        "Note",
+        lambda r: note_preview(r.note),
+        lambda r: _text_key(r.note),
+        6,
+        False,
+        fold=True,
+    ),
 )
-"""`tuilab runs` and the app's stored-runs list: the best trial by validation, its test beside."""
+"""`tuilab runs` and the app's stored-runs list: the best trial by validation, its test beside;
+the user's tags and the first line of the note last."""
 
 
 LAYER_COLUMNS: tuple[Column[LayerRow], ...] = (
