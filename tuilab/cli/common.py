@@ -1,0 +1,90 @@
+"""The Typer app, its consoles and the options and helpers every command module shares."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tuilab.errors import TuilabError
+from tuilab.presentation.text import plain
+
+app = typer.Typer(
+    name="tuilab",
+    help="A keyboard-driven terminal lab for training and comparing tf.keras models.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a key: --set fit.epochs=2 (value parsed as TOML)."),
+]
+VariantOption = Annotated[
+    list[str] | None, typer.Option("--variant", "-v", help="Only this variant (repeatable).")
+]
+RunArgument = Annotated[str, typer.Argument(help="Run folder, <stem>/<stamp>, stamp or 'latest'.")]
+"""A run as commands name it."""
+RunsDirOption = Annotated[
+    Path | None,
+    typer.Option("--runs-dir", help="Where runs are stored (default $TUILAB_RUNS or ./runs)."),
+]
+
+
+def report_error(exc: TuilabError) -> None:
+    err.print(plain(str(exc), "red", multiline=True), soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def exit_with(command: Callable[[], int]) -> None:
+    """Run a command and exit with its code; a `TuilabError` is reported, exit 2."""
+    try:
+        code = command()
+    except TuilabError as exc:
+        report_error(exc)
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"tuilab {version('tuilab')}", markup=False)
+        raise typer.Exit(0)
+
+
+def runs_dir(option: Path | None) -> Path:
+    """The run store root: --runs-dir, else $TUILAB_RUNS, else ./runs."""
+    return option or Path(os.environ.get("TUILAB_RUNS", "runs"))
+
+
+@app.callback(invoke_without_command=True)
+def main_callback(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Without a command, open the app on ./scenarios (pick, run, compare from the keyboard)."""
+    if ctx.invoked_subcommand is None:
+        from tuilab.app.launch import launch_app
+
+        raise typer.Exit(launch_app(Path("scenarios"), runs_dir(None)))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,58 @@
+"""Commands that steer a run another process trains: stop, lr, checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tuilab.cli.common import (
+    RunArgument,
+    RunsDirOption,
+    app,
+    err,
+    out,
+    report_error,
+    runs_dir,
+)
+from tuilab.errors import TuilabError
+
+
+def _steer(run: str, action: str, factor: float | None, runs: Path | None) -> None:
+    from tuilab.headless.steer_cmds import steer
+
+    try:
+        raise typer.Exit(steer(runs_dir(runs), run, action, factor, out, err))
+    except TuilabError as exc:
+        report_error(exc)
+
+
+@app.command()
+def stop(
+    run: RunArgument,
+    after_epoch: Annotated[
+        bool, typer.Option("--after-epoch", help="Finish this epoch and its validation first.")
+    ] = False,
+    runs: RunsDirOption = None,
+) -> None:
+    """Stop a run that another process trains (its results are kept). Exit 2: not running."""
+    _steer(run, "stop_after_epoch" if after_epoch else "stop", None, runs)
+
+
+@app.command()
+def lr(
+    run: RunArgument,
+    scale: Annotated[
+        float, typer.Option("--scale", help="Multiply the learning rate by F (0.5 halves it).")
+    ],
+    runs: RunsDirOption = None,
+) -> None:
+    """Scale the learning rate of a run that another process trains, now."""
+    _steer(run, "scale_lr", scale, runs)
+
+
+@app.command()
+def checkpoint(run: RunArgument, runs: RunsDirOption = None) -> None:
+    """Save the model of a run that another process trains, now (beside its model.keras)."""
+    _steer(run, "checkpoint", None, runs)

@@ -1,0 +1,129 @@
+"""Commands that read stored runs: runs, show, compare, report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tuilab.cli.common import (
+    RunsDirOption,
+    app,
+    err,
+    out,
+    report_error,
+    runs_dir,
+)
+from tuilab.errors import TuilabError
+from tuilab.presentation.text import plain
+
+
+@app.command("runs")
+def runs_command(
+    scenario: Annotated[
+        str | None, typer.Option("--scenario", help="Only this scenario (stem or name).")
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help="Only runs in this status: running, finished, failed, stopped, incomplete, "
+            "corrupt.",
+        ),
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Only runs with this tag (repeatable: all).")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Started since a date (2026-11-20) or a time ago (3d, 12h)."),
+    ] = None,
+    grep: Annotated[
+        str | None,
+        typer.Option("--grep", help="Text in the run id, scenario, variants, tags or note."),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(
+            "--sort",
+            help="started (newest first), best_val_accuracy, test_accuracy (highest first), "
+            "scenario or status.",
+        ),
+    ] = None,
+    trash: Annotated[bool, typer.Option("--trash", help="List the deleted runs instead.")] = False,
+    runs: RunsDirOption = None,
+) -> None:
+    """List stored runs: scenario, date, variants, status, best validation accuracy, tags."""
+    from tuilab.headless.library_cmds import trash_table
+    from tuilab.headless.store_cmds import runs_table
+    from tuilab.runtime.run_query import RunQuery
+
+    try:
+        query = RunQuery.parse(scenario, status, tag, since, grep)
+        table = trash_table if trash else runs_table
+        out.print(table(runs_dir(runs), out.width, query, sort))
+    except TuilabError as exc:
+        report_error(exc)
+
+
+@app.command()
+def show(
+    run: Annotated[str, typer.Argument(help="Run folder, <stem>/<stamp>, stamp or 'latest'.")],
+    app_: Annotated[bool, typer.Option("--app", help="Open it in the app's dashboard.")] = False,
+    runs: RunsDirOption = None,
+) -> None:
+    """Print one stored run's results and curves (or open it in the app with --app)."""
+    from tuilab.headless.store_cmds import show as run_show
+    from tuilab.runtime.run_folder import find_run
+
+    try:
+        if app_:
+            from tuilab.app.launch import launch_app_for_stored
+
+            folder = find_run(runs_dir(runs), run)
+            raise typer.Exit(launch_app_for_stored(folder.path, runs_dir(runs)))
+        raise typer.Exit(run_show(runs_dir(runs), run, out))
+    except TuilabError as exc:
+        report_error(exc)
+
+
+@app.command()
+def compare(
+    items: Annotated[list[str], typer.Argument(help="RUN[:VARIANT] items to compare.")],
+    runs: RunsDirOption = None,
+) -> None:
+    """Overlay curves and tabulate results across stored runs, with scenario and layer diffs."""
+    from tuilab.headless.store_cmds import compare as run_compare
+
+    try:
+        raise typer.Exit(run_compare(runs_dir(runs), items, out))
+    except TuilabError as exc:
+        report_error(exc)
+
+
+@app.command()
+def report(
+    run: Annotated[str, typer.Argument(help="Run folder, <stem>/<stamp>, stamp or 'latest'.")],
+    format_: Annotated[str, typer.Option("--format", help="md or csv.")] = "md",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")] = None,
+    runs: RunsDirOption = None,
+) -> None:
+    """Write a run's results, scenario diff, learning-rate events and BatchNorm statistics."""
+    from tuilab.headless.report import csv_report, markdown_report, write_report
+    from tuilab.runtime.run_folder import find_run
+
+    if format_ not in ("md", "csv"):
+        err.print(plain(f"--format must be md or csv, not {format_!r}", "red"))
+        raise typer.Exit(2)
+    try:
+        folder = find_run(runs_dir(runs), run)
+        text = markdown_report(folder) if format_ == "md" else csv_report(folder)
+        if output:
+            write_report(output, text)
+            err.print(plain(f"wrote {output}"))
+        else:
+            sys.stdout.write(text)
+    except TuilabError as exc:
+        report_error(exc)

@@ -1,0 +1,125 @@
+"""Commands that train: validate, summary, run, attach, resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tuilab.cli.common import (
+    RunsDirOption,
+    SetOption,
+    VariantOption,
+    app,
+    err,
+    out,
+    report_error,
+    runs_dir,
+)
+from tuilab.errors import TuilabError
+from tuilab.presentation.text import plain
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Scenario files or folders.")],
+    set_: SetOption = None,
+) -> None:
+    """Check scenario files without training: exit 0 if all are valid, 2 otherwise."""
+    from tuilab.headless.inspect_cmds import validate as run_validate
+
+    raise typer.Exit(run_validate(paths, set_ or [], out, err))
+
+
+@app.command()
+def summary(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
+    variant: VariantOption = None,
+    set_: SetOption = None,
+) -> None:
+    """Print each variant's Keras-style layer table and parameter counts."""
+    from tuilab.headless.inspect_cmds import summary as run_summary
+
+    try:
+        raise typer.Exit(run_summary(scenario, variant or [], set_ or [], out))
+    except TuilabError as exc:
+        report_error(exc)
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
+    headless: Annotated[bool, typer.Option("--headless", help="No app: Rich output.")] = False,
+    json_: Annotated[
+        bool, typer.Option("--json", help="One JSON event per line on stdout, nothing else.")
+    ] = False,
+    variant: VariantOption = None,
+    set_: SetOption = None,
+    runs: RunsDirOption = None,
+    no_store: Annotated[bool, typer.Option("--no-store", help="Do not store the run.")] = False,
+) -> None:
+    """Train a scenario's variants. Exit: 0 finished, 1 failed, 2 bad input, 130 stopped."""
+    from tuilab.headless.run_cmd import RunRequest, run_headless
+
+    request = RunRequest(
+        scenario, variant or [], set_ or [], runs_dir(runs), json=json_, store=not no_store
+    )
+    if not headless and not json_:
+        from tuilab.app.launch import launch_app_for_run
+
+        raise typer.Exit(launch_app_for_run(request))
+    raise typer.Exit(run_headless(request, out, err))
+
+
+@app.command()
+def attach(
+    run: Annotated[
+        str | None, typer.Argument(help="Run to watch (default: the newest one training).")
+    ] = None,
+    runs: RunsDirOption = None,
+) -> None:
+    """Watch a run that another process trains, live; steer it with the dashboard's keys."""
+    from tuilab.app.launch import launch_app_attached
+    from tuilab.runtime.follow import newest_running
+    from tuilab.runtime.run_folder import find_run, list_runs
+
+    root = runs_dir(runs)
+    try:
+        folder = find_run(root, run) if run else newest_running(list_runs(root))
+    except TuilabError as exc:
+        report_error(exc)
+    if folder is None:
+        err.print(plain(f"no run is training under {root} (`tuilab runs` lists them)", "red"))
+        raise typer.Exit(2)
+    raise typer.Exit(launch_app_attached(folder.path, root))
+
+
+@app.command()
+def resume(
+    run: Annotated[str, typer.Argument(help="Run folder, <stem>/<stamp>, stamp or 'latest'.")],
+    headless: Annotated[bool, typer.Option("--headless", help="No app: Rich output.")] = False,
+    json_: Annotated[
+        bool, typer.Option("--json", help="One JSON event per line on stdout, nothing else.")
+    ] = False,
+    runs: RunsDirOption = None,
+) -> None:
+    """Continue a stopped, interrupted, killed or failed run from each trial's last epoch.
+
+    Finished trials are not trained again; the run folder goes on as one run. Exit codes as
+    for `run` (2: the run is live, finished or unreadable).
+    """
+    from tuilab.headless.run_cmd import RunRequest, run_headless
+    from tuilab.runtime.run_folder import find_run
+
+    root = runs_dir(runs)
+    try:
+        folder = find_run(root, run, statuses=("stopped", "incomplete", "failed"))
+    except TuilabError as exc:
+        report_error(exc)
+    request = RunRequest(folder.scenario_toml, runs_dir=root, json=json_, resume=folder.path)
+    if not headless and not json_:
+        from tuilab.app.launch import launch_app_for_run
+
+        raise typer.Exit(launch_app_for_run(request))
+    raise typer.Exit(run_headless(request, out, err))
