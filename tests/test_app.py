@@ -236,3 +236,12 @@ def test_picker_and_compare_snapshots(snap_compare, size):
     assert snap_compare(app, terminal_size=size, press=["down"])
     app = create_app(FIXTURES / "scenarios", FIXTURES / "runs")
     assert snap_compare(app, terminal_size=size, press=["c", "space", "down", "space"])
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_stored_runs_library_snapshot(snap_compare, size):
+    """Pins the stored-runs tab as a run library (read in tmux at 80x24 against the fixture's
+    results.json: val 0.4653, test 0.4639): the filter box, one line per run, the count and sort
+    line naming the library keys, and the picker's footer."""
+    app = create_app(FIXTURES / "scenarios", FIXTURES / "runs")
+    assert snap_compare(app, terminal_size=size, press=["n"])

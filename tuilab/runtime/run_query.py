@@ -7,7 +7,7 @@ would do) and then matched against `RunInfo`s, which carry tags and notes: no ex
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from tuilab.errors import UsageError
@@ -64,6 +64,8 @@ class RunQuery:
     since: datetime | None = None
     grep: str | None = None
     """Text looked for, case-insensitive, in the run id, scenario, variants, tags and note."""
+    words: tuple[str, ...] = ()
+    """Words that must all appear, as `grep` looks (the app's filter box)."""
 
     @classmethod
     def parse(
@@ -90,6 +92,32 @@ class RunQuery:
             grep or None,
         )
 
+    @classmethod
+    def from_text(cls, text: str) -> RunQuery:
+        """A query typed in one line (the app's filter box): `tag:best status:finished adam`.
+
+        `tag:`, `status:`, `scenario:` and `since:` words filter like the options of `tuilab
+        runs`; every other word must appear (case-insensitive) in the run's id, scenario,
+        variants, tags or note.
+
+        Raises:
+            UsageError: a value those options would refuse.
+        """
+        fields: dict[str, str] = {}
+        tags: list[str] = []
+        words: list[str] = []
+        for word in text.split():
+            name, colon, value = word.partition(":")
+            if colon and value and name in ("tag", "status", "scenario", "since"):
+                if name == "tag":
+                    tags.append(value)
+                else:
+                    fields[name] = value
+            else:
+                words.append(word)
+        query = cls.parse(fields.get("scenario"), fields.get("status"), tags, fields.get("since"))
+        return replace(query, words=tuple(words))
+
     def matches(self, info: RunInfo) -> bool:
         """True when the run passes every filter given."""
         wanted = self.scenario
@@ -106,10 +134,10 @@ class RunQuery:
             started = _started(info)
             if started is None or started < self.since:
                 return False
-        if self.grep is not None:
-            haystack = [info.run_id, info.scenario, *info.variants, *info.tags, info.note]
-            needle = self.grep.casefold()
-            return any(needle in text.casefold() for text in haystack)
+        haystack = [info.run_id, info.scenario, *info.variants, *info.tags, info.note]
+        for needle in (*([self.grep] if self.grep is not None else []), *self.words):
+            if not any(needle.casefold() in text.casefold() for text in haystack):
+                return False
         return True
 
 

@@ -8,7 +8,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Label
+from textual.widgets import Input, Label
 
 
 @dataclass(frozen=True)
@@ -47,3 +47,35 @@ class ChoiceScreen(ModalScreen[str | None]):
                 event.stop()
                 self.dismiss(choice.value)
                 return
+
+
+class PromptScreen(ModalScreen[str | None]):
+    """A line of text: Enter answers it, Escape answers None (do nothing)."""
+
+    def __init__(self, question: str, value: str = "", placeholder: str = "") -> None:
+        super().__init__()
+        self.question = question
+        self.value = value
+        self.placeholder = placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box"):
+            yield Label(self.question, markup=False)
+            yield Input(
+                self.value, placeholder=self.placeholder, id="prompt-input", select_on_focus=False
+            )
+            yield Label("[b]Enter[/b]  save   [b]Esc[/b]  cancel", classes="choice")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Answer with the text as typed."""
+        event.stop()
+        self.dismiss(event.value)
+
+    def on_key(self, event: events.Key) -> None:
+        """Escape cancels."""
+        if event.key == "escape":
+            event.stop()
+            self.dismiss(None)

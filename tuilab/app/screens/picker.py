@@ -15,27 +15,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
+from tuilab.app.screens.confirm import Choice, ChoiceScreen, PromptScreen
+from tuilab.app.widgets.run_library import RunLibrary
 from tuilab.errors import TuilabError
-from tuilab.presentation.columns import RUN_COLUMNS
 from tuilab.presentation.text import clean, plain
-from tuilab.runtime.run_folder import RunInfo, list_runs
+from tuilab.runtime import library
+from tuilab.runtime.run_folder import RunFolder, RunInfo, list_runs
 from tuilab.runtime.stored import load_run
-
-RUN_LINE_KEYS = ("run", "status", "best_val_accuracy", "test_accuracy", "scenario")
-
-
-def run_line(info: RunInfo) -> Text:
-    """`quick/20260101-120000  finished  val 0.9612 test 0.9587  Digits quick` (or the reason)."""
-    cells = {c.key: c.text(info) for c in RUN_COLUMNS if c.key in RUN_LINE_KEYS}
-    style = {"corrupt": "bold red", "incomplete": "red", "running": "cyan"}.get(info.status, "")
-    line = Text(f"{cells['run']}  ")
-    line.append(f"{cells['status']:<10}", style=style)
-    if info.problem:
-        line.append(f"  {clean(info.problem, limit=120)}", style="red")
-        return line
-    line.append(f"  val {cells['best_val_accuracy']} test {cells['test_accuracy']}  ")
-    line.append(cells["scenario"])
-    return line
 
 
 @dataclass
@@ -96,6 +82,11 @@ class PickerScreen(Screen):
         Binding("c", "compare", "Compare runs", id="picker.compare"),
         Binding("n", "next_tab", "Scenarios/runs", id="picker.next_tab"),
         Binding("f5", "reload", "Reload", id="picker.reload"),
+        Binding("slash", "filter", "Filter", id="picker.filter"),
+        Binding("o", "sort", "Sort", id="picker.sort"),
+        Binding("t", "tag", "Tag", show=False, id="picker.tag"),
+        Binding("w", "note", "Note", show=False, id="picker.note"),
+        Binding("d", "delete", "Delete", show=False, id="picker.delete"),
     ]
     """Keys; ids let users remap them."""
 
@@ -104,7 +95,6 @@ class PickerScreen(Screen):
         self.source = source
         self.runs_dir = runs_dir
         self.entries: list[ScenarioEntry] = []
-        self.runs: list[RunInfo] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -114,7 +104,7 @@ class PickerScreen(Screen):
                 with VerticalScroll(id="scenario-details-box"):
                     yield Static(id="scenario-details")
             with TabPane("Stored runs", id="runs-tab"):
-                yield OptionList(id="run-list")
+                yield RunLibrary(id="run-library")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -138,13 +128,7 @@ class PickerScreen(Screen):
             )
         else:
             scenarios.highlighted = 0
-        self.runs = list_runs(self.runs_dir)
-        runs = self.query_one("#run-list", OptionList)
-        runs.clear_options()
-        for index, info in enumerate(self.runs):
-            runs.add_option(Option(run_line(info), id=str(index)))
-        if self.runs:
-            runs.highlighted = 0
+        self.query_one(RunLibrary).show(list_runs(self.runs_dir))
 
     @on(OptionList.OptionHighlighted, "#scenario-list")
     def _show_details(self, event: OptionList.OptionHighlighted) -> None:
@@ -175,10 +159,9 @@ class PickerScreen(Screen):
                 return
             self.app.open_scenario(RunRequest(entry.path, runs_dir=self.runs_dir), entry.title)
         else:
-            index = self.query_one("#run-list", OptionList).highlighted
-            if index is None or not self.runs:
+            info = self.query_one(RunLibrary).highlighted_run()
+            if info is None:
                 return
-            info = self.runs[index]
             if info.status == "running":  # trained by another process: follow it live
                 self.app.attach(info.folder)
                 return
@@ -197,11 +180,97 @@ class PickerScreen(Screen):
         tabs.active = "runs-tab" if tabs.active == "scenarios-tab" else "scenarios-tab"
         target = "#run-list" if tabs.active == "runs-tab" else "#scenario-list"
         self.query_one(target, OptionList).focus()
+        self.refresh_bindings()
 
     def action_compare(self) -> None:
         from tuilab.app.screens.compare import CompareScreen
 
         self.app.push_screen(CompareScreen(self.runs_dir))
 
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self) -> None:
+        self.refresh_bindings()  # the library's keys show on the stored-runs tab only
+
     def on_screen_resume(self) -> None:
         self.action_reload()
+
+    # -- the run library -------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Library keys only on the stored-runs tab."""
+        if action in ("filter", "sort", "tag", "note", "delete"):
+            return self.query_one(TabbedContent).active == "runs-tab"
+        return True
+
+    def action_filter(self) -> None:
+        """Type to filter the stored runs."""
+        self.query_one(RunLibrary).focus_filter()
+
+    def action_sort(self) -> None:
+        """Sort the stored runs by the next column."""
+        self.notify(f"sorted: {self.query_one(RunLibrary).cycle_sort()}", timeout=2)
+
+    def _run(self) -> RunInfo | None:
+        info = self.query_one(RunLibrary).highlighted_run()
+        if info is None:
+            self.notify("no run highlighted", severity="warning")
+        return info
+
+    def action_tag(self) -> None:
+        """Add tags to the highlighted run (`-tag` removes one)."""
+        info = self._run()
+        if info is None:
+            return
+
+        def answered(text: str | None) -> None:
+            if not text:
+                return
+            words = text.split()
+            folder = RunFolder(info.folder)
+            try:
+                library.add_tags(folder, [w for w in words if not w.startswith("-")])
+                library.remove_tags(folder, [w[1:] for w in words if w.startswith("-")])
+            except TuilabError as exc:
+                self.notify(clean(exc), title="Not a tag", severity="error", markup=False)
+            self.action_reload()
+
+        question = f"Tags for {clean(info.run_id)} (now: {' '.join(info.tags) or 'none'})"
+        self.app.push_screen(PromptScreen(question, placeholder="best adam -old"), answered)
+
+    def action_note(self) -> None:
+        """Write the highlighted run's note (empty removes it)."""
+        info = self._run()
+        if info is None:
+            return
+
+        def answered(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                library.set_note(RunFolder(info.folder), text)
+            except TuilabError as exc:
+                self.notify(clean(exc), title="Note not saved", severity="error", markup=False)
+            self.action_reload()
+
+        question = f"Note on {clean(info.run_id)} (empty removes it)"
+        self.app.push_screen(PromptScreen(question, value=info.note), answered)
+
+    def action_delete(self) -> None:
+        """Move the highlighted run to the trash, after asking."""
+        info = self._run()
+        if info is None:
+            return
+
+        def answered(choice: str | None) -> None:
+            if choice != "delete":
+                return
+            try:
+                library.move_to_trash(self.runs_dir, [RunFolder(info.folder)])
+            except TuilabError as exc:
+                self.notify(clean(exc), title="Not deleted", severity="error", markup=False)
+                return
+            self.notify(f"moved to the trash: tuilab restore {clean(info.run_id)}", timeout=6)
+            self.action_reload()
+
+        question = f"Delete {clean(info.run_id)}?"
+        choices = [Choice("y", "move it to the trash (tuilab restore brings it back)", "delete")]
+        self.app.push_screen(ChoiceScreen(question, choices, cancel="keep it"), answered)
