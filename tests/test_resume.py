@@ -307,6 +307,7 @@ async def test_the_app_resumes_a_run_and_shows_it_as_one(reference, tmp_path):
         lines = [line for _, line in screen.state.lines]
         assert any(line.startswith("run resumed: resumable (2 trial(s) to go)") for line in lines)
         assert any(line.startswith("adam: resumed after epoch ") for line in lines)
+        assert not screen.check_action("rerun", ())  # nothing to rerun from: no scenario file
 
 
 def test_latest_means_the_newest_run_that_can_resume(reference, tmp_path):

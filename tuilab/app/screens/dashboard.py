@@ -296,11 +296,11 @@ class DashboardScreen(Screen):
 
     # -- actions ---------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Grey out steering when nothing runs, and rerun while something does."""
+        """Grey out steering when nothing runs, and rerun while something does (or resumed)."""
         if action in STEERING:
             return self.running
-        if action == "rerun":
-            return not self.running and self.request is not None
+        if action == "rerun":  # a resumed run has no scenario file of its own to rerun
+            return not self.running and self.request is not None and self.request.resume is None
         return True
 
     def _steer(self, action: str, factor: float | None = None) -> bool:
