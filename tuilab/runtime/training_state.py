@@ -2,15 +2,17 @@
 
 `variants/<trial>/resume/` holds the state after the trial's last finished epoch:
 
-    epoch-0005.weights.h5   model weights and optimizer state (Keras's own `save_weights`)
-    epoch-0005.extra.npz    random-seed states (Dropout and friends), EarlyStopping's best weights
-    state.json              the epoch, the learning rate, the callbacks' counters, file names
+    epoch-0005.npz   every model variable, every optimizer variable, the random-seed states
+                     (Dropout and friends) and EarlyStopping's best weights, as arrays
+    state.json       the epoch, the learning rate, the callbacks' counters, the array file
 
 Each file is written under a temporary name, flushed to disk and renamed; `state.json` is
-renamed last and names the weights it belongs to, so a kill at any moment leaves either the
+renamed last and names the arrays it belongs to, so a kill at any moment leaves either the
 previous epoch's state or the new one, never a mix. Keras's `BackupAndRestore` shows the
 pattern; it does not keep the callbacks' counters (ReduceLROnPlateau's wait and best,
 EarlyStopping's best and patience) nor the random-seed states, which `on_train_begin` resets.
+The variables go into one `.npz` rather than through Keras's `save_weights`: the same values
+in the same order, a quarter of the time (bench/resume.py: 25 -> 6 ms for the digits MLP).
 
 A stored run is untrusted: `state.json` is schema-checked, arrays load without pickle, and
 every file name must be one this module writes.
@@ -40,8 +42,7 @@ STATEFUL_CALLBACKS: dict[str, tuple[str, ...]] = {
     "ModelCheckpoint": ("best",),
 }
 """Keras callbacks whose counters carry over epochs, and the attributes that hold them."""
-_WEIGHTS = re.compile(r"^epoch-\d{4,9}\.weights\.h5$")
-_EXTRA = re.compile(r"^epoch-\d{4,9}\.extra\.npz$")
+_ARRAYS = re.compile(r"^epoch-\d{4,9}\.npz$")
 _NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 
 Value = int | float | str | None
@@ -64,8 +65,7 @@ class TrialState(BaseModel):
     trial: str
     epoch: int = Field(ge=1)
     """Epochs finished (1-based count); training continues with the next one."""
-    weights: str = Field(pattern=_WEIGHTS.pattern)
-    extra: str = Field(pattern=_EXTRA.pattern)
+    arrays: str = Field(pattern=_ARRAYS.pattern)
     learning_rate: float
     seconds: float = Field(ge=0)
     """Wall time the trial had trained for, over every process so far."""
@@ -87,9 +87,8 @@ def read_state(folder: Path) -> TrialState | None:
         state = TrialState.model_validate_json(path.read_bytes())
     except (OSError, ValidationError) as exc:
         raise RunStoreError(f"{path} is not a valid resume state ({_short(exc)})") from None
-    for name in (state.weights, state.extra):
-        if not (folder / name).is_file():
-            raise RunStoreError(f"{path} names {name}, which is missing")
+    if not (folder / state.arrays).is_file():
+        raise RunStoreError(f"{path} names {state.arrays}, which is missing")
     return state
 
 
@@ -117,11 +116,6 @@ def _decode(value: Value) -> Any:
             raise RunStoreError(f"resume state: {value!r} is not a number")
         return _NON_FINITE[value]
     return value
-
-
-def _sync(path: Path) -> None:
-    with open(path, "rb+") as stream:
-        os.fsync(stream.fileno())
 
 
 def _seed_variables(model: Any) -> list[Any]:
@@ -179,21 +173,38 @@ class _StateKeeperMixin:
         model = self.model
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        model.load_weights(self.folder / state.weights)
-        with np.load(self.folder / state.extra, allow_pickle=False) as arrays:
-            seeds = _seed_variables(model)
-            stored = sorted((k for k in arrays.files if k.startswith("seed_")), key=_index)
-            if len(stored) != len(seeds):
-                raise RunStoreError(
-                    f"resume state of {self.trial} has {len(stored)} seed states, "
-                    f"the model {len(seeds)}"
-                )
-            for variable, key in zip(seeds, stored, strict=True):
-                variable.assign(arrays[key])
+        with np.load(self.folder / state.arrays, allow_pickle=False) as arrays:
+            for prefix, variables in self._state_variables().items():
+                self._assign(prefix, variables, arrays)
             for saved in state.callbacks:
                 self._restore_callback(saved, arrays)
         if not follows_schedule(model.optimizer):
             model.optimizer.learning_rate = state.learning_rate
+
+    def _state_variables(self) -> dict[str, list[Any]]:
+        """What is saved and restored, by array-name prefix, in a fixed order."""
+        model = self.model
+        return {
+            "model_": list(model.weights),
+            "optimizer_": list(model.optimizer.variables),
+            "seed_": _seed_variables(model),
+        }
+
+    def _assign(self, prefix: str, variables: list[Any], arrays: Any) -> None:
+        stored = sorted((k for k in arrays.files if k.startswith(prefix)), key=_index)
+        if len(stored) != len(variables):
+            raise RunStoreError(
+                f"the resume state of {self.trial} has {len(stored)} {prefix.rstrip('_')} "
+                f"arrays, the model {len(variables)}"
+            )
+        for variable, key in zip(variables, stored, strict=True):
+            value = arrays[key]
+            if tuple(value.shape) != tuple(variable.shape):
+                raise RunStoreError(
+                    f"the resume state of {self.trial}: {key} has shape {value.shape}, "
+                    f"{variable.path} {tuple(variable.shape)}"
+                )
+            variable.assign(value)
 
     def _restore_callback(self, saved: CallbackState, arrays: Any) -> None:
         if saved.index >= len(self.callbacks):
@@ -230,37 +241,33 @@ class _StateKeeperMixin:
 
     def _save(self, epoch: int) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        weights = f"epoch-{epoch:04d}.weights.h5"
-        extra = f"epoch-{epoch:04d}.extra.npz"
-        temporary = self.folder / f"tmp-{weights}"
-        self.model.save_weights(temporary)
-        _sync(temporary)
-        os.replace(temporary, self.folder / weights)
-        arrays, callbacks = self._extra_arrays()
-        temporary = self.folder / f".{extra}.tmp"
+        name = f"epoch-{epoch:04d}.npz"
+        arrays, callbacks = self._arrays()
+        temporary = self.folder / f".{name}.tmp"
         with open(temporary, "wb") as stream:
             np.savez(stream, **arrays)
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(temporary, self.folder / extra)
+        os.replace(temporary, self.folder / name)
         state = TrialState(
             version=1,
             trial=self.trial,
             epoch=epoch,
-            weights=weights,
-            extra=extra,
+            arrays=name,
             learning_rate=learning_rate_of(self.model.optimizer),
             seconds=self.seconds_before + time.perf_counter() - self.started,
             callbacks=callbacks,
         )
         write_json_atomic(self.folder / layout.RESUME_STATE, state.model_dump())
         for path in self.folder.iterdir():
-            if path.name not in (weights, extra, layout.RESUME_STATE):
+            if path.name not in (name, layout.RESUME_STATE):
                 path.unlink(missing_ok=True)
 
-    def _extra_arrays(self) -> tuple[dict[str, np.ndarray], list[CallbackState]]:
+    def _arrays(self) -> tuple[dict[str, np.ndarray], list[CallbackState]]:
         arrays = {
-            f"seed_{i}": np.asarray(v.numpy()) for i, v in enumerate(_seed_variables(self.model))
+            f"{prefix}{i}": np.asarray(variable.numpy())
+            for prefix, variables in self._state_variables().items()
+            for i, variable in enumerate(variables)
         }
         states = []
         for index, callback in enumerate(self.callbacks):
