@@ -71,3 +71,39 @@ def test_clean_leaves_no_control_character(text):
     cleaned = clean(text)
     assert not has_control(cleaned) and "\n" not in cleaned
     assert not has_control(clean(text, multiline=True))
+
+
+def test_smoothing_is_tensorboards_debiased_moving_average_with_the_raw_line_behind():
+    from tuilab.presentation.charts import ema, next_smoothing, smoothed_series
+
+    assert ema([1.0, 1.0, 1.0], 0.6) == [1.0, 1.0, 1.0]  # debiased: a constant stays put
+    first, second = ema([0.0, 1.0], 0.6)
+    assert first == 0.0 and abs(second - 0.4 / (1 - 0.36)) < 1e-12
+    assert [next_smoothing(w) for w in (0.0, 0.6, 0.8, 0.95)] == [0.6, 0.8, 0.95, 0.0]
+    series = chart_series({"adam": curve("adam", "r", [0.1, 0.9, 0.1, 0.9])}, ChartOptions())
+    drawn = smoothed_series(series, 0.8)
+    assert [(s.label, s.marker) for s in drawn] == [
+        ("", "·"),
+        ("adam", "braille"),
+        ("", "·"),
+        ("adam val", "dot"),
+    ]
+    assert drawn[0].ys == [0.1, 0.9, 0.1, 0.9]  # the raw values, faint
+    assert max(drawn[1].ys) - min(drawn[1].ys) < 0.8  # the smoothed line swings less
+    plotext.clear_figure()
+    draw_curves(plotext, {"adam": curve("adam", "r", [0.1, 0.9])}, ChartOptions(smoothing=0.6))
+    assert "accuracy (smoothed 0.6)" in plotext.build()
+
+
+def test_at_most_eight_variants_are_drawn_and_the_title_says_how_many_are_not():
+    from tuilab.presentation.charts import MAX_DRAWN, undrawn
+
+    curves = {f"v{i}": curve(f"v{i}", "r", [0.1 * i, 0.2]) for i in range(MAX_DRAWN + 3)}
+    assert undrawn(curves, set()) == {"v8", "v9", "v10"}
+    assert undrawn(curves, {"v0", "v1"}) == {"v10"}  # hiding some lets the others in
+    keys = {s.key for s in chart_series(curves, ChartOptions(validation=False))}
+    assert keys == {f"v{i}" for i in range(MAX_DRAWN)}
+    plotext.clear_figure()
+    plotext.plotsize(120, 30)
+    draw_curves(plotext, curves, ChartOptions())
+    assert "3 more not drawn" in plotext.build()

@@ -188,16 +188,21 @@ async def test_footer_shows_quit_keys_and_compare_at_80_columns():
 async def test_curve_keys_and_a_tiny_terminal_never_crash_the_app():
     app = create_app(FIXTURES / "scenarios", FIXTURES / "runs", stored_run=STORED_RUN)
     async with app.run_test(size=(80, 24)) as pilot:
-        for keys in (["t", "v"], ["g"], ["t"], ["v"], ["m", "m", "m"]):
+        for keys in (["t", "v"], ["g"], ["t"], ["v"], ["m", "m", "m"], ["a"], ["g"]):
             await pilot.press(*keys)
             await pilot.pause(0.3)
+        from tuilab.app.widgets.curves import CurvesPlot
+
+        assert app.screen.query_one(CurvesPlot).options.smoothing == 0.6
+        assert any(n.message == "smoothing: 0.6" for n in app._notifications)
         await pilot.resize_terminal(40, 12)
         await pilot.pause(0.5)
-        await pilot.press("g", "t", "v")
+        await pilot.press("g", "t", "v", "a", "a", "a")
         await pilot.pause(0.5)
         await pilot.resize_terminal(80, 24)
         await pilot.pause(0.5)
         assert isinstance(app.screen, DashboardScreen) and app.is_running
+        assert app.screen.query_one(CurvesPlot).options.smoothing == 0.0  # cycled back to off
 
 
 async def test_compare_two_runs_with_the_same_variant_shows_two_rows_and_two_series(tmp_path):

@@ -42,6 +42,34 @@ class ChartOptions:
     colors: dict[str, str] = field(default_factory=dict)
     hidden: set[str] = field(default_factory=set)
     markers: bool = True
+    smoothing: float = 0.0
+    """TensorBoard's exponential moving average weight: 0 draws the raw values."""
+
+
+MAX_DRAWN = 8
+"""At most this many variants' curves are drawn at once (more is unreadable in a terminal)."""
+SMOOTHING_STEPS = (0.0, 0.6, 0.8, 0.95)
+"""What the smoothing key cycles through (TensorBoard's slider defaults to 0.6)."""
+
+
+def ema(values: list[float], weight: float) -> list[float]:
+    """TensorBoard's smoothing: an exponential moving average, debiased at the start."""
+    smoothed, last = [], 0.0
+    for count, value in enumerate(values, start=1):
+        last = last * weight + (1 - weight) * value
+        smoothed.append(last / (1 - weight**count))
+    return smoothed
+
+
+def smoothed_series(series: list[Series], weight: float) -> list[Series]:
+    """Each labelled line smoothed, with its raw values drawn faint (sparse dots) behind it."""
+    if weight <= 0:
+        return series
+    drawn = []
+    for line in series:
+        drawn.append(Series("", line.xs, line.ys, line.key, "·"))
+        drawn.append(Series(line.label, line.xs, ema(line.ys, weight), line.key, line.marker))
+    return drawn
 
 
 def _points(epochs: list[int], values: list[float]) -> tuple[list[float], list[float]]:
@@ -49,8 +77,26 @@ def _points(epochs: list[int], values: list[float]) -> tuple[list[float], list[f
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
+def next_smoothing(weight: float) -> float:
+    """The next step of `SMOOTHING_STEPS` after `weight`."""
+    later = [step for step in SMOOTHING_STEPS if step > weight]
+    return later[0] if later else SMOOTHING_STEPS[0]
+
+
+def undrawn(curves: dict[str, Curve], hidden: set[str]) -> set[str]:
+    """Visible trials beyond the first `MAX_DRAWN` variants (repeats of one count once)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for trial, curve in curves.items():
+        if trial not in hidden:
+            groups.setdefault((curve.run, curve.variant), []).append(trial)
+    return {trial for trials in list(groups.values())[MAX_DRAWN:] for trial in trials}
+
+
 def chart_series(curves: dict[str, Curve], options: ChartOptions) -> list[Series]:
-    """The lines to draw; trials of one variant with several repeats become mean and ±std."""
+    """The lines to draw; trials of one variant with several repeats become mean and ±std.
+
+    Only the first `MAX_DRAWN` visible variants are drawn (`undrawn` names the others)."""
+    skipped = undrawn(curves, options.hidden)
     names = []
     if options.train:
         names.append((options.metric, "braille", ""))
@@ -58,7 +104,7 @@ def chart_series(curves: dict[str, Curve], options: ChartOptions) -> list[Series
         names.append((f"val_{options.metric}", "dot", " val"))
     groups: dict[tuple[str, str], list[str]] = {}
     for trial, curve in curves.items():
-        if trial not in options.hidden:
+        if trial not in options.hidden and trial not in skipped:
             groups.setdefault((curve.run, curve.variant), []).append(trial)
     series: list[Series] = []
     for (_, variant), trials in groups.items():
@@ -115,12 +161,13 @@ def chart_title(metric: str, series: list[Series], options: ChartOptions) -> tup
         if not (options.train or options.validation):
             return f"{metric}: train and validation hidden (t / v show them)", False
         return f"{metric}: nothing to draw yet", False
+    smooth = f" (smoothed {options.smoothing:g})" if options.smoothing > 0 else ""
     positive = all_positive(series)
     wanted = options.log_scale or spans_decades(series)
     if options.log_scale and not positive:
-        return f"{metric} (log scale needs positive values: linear)", False
+        return f"{metric}{smooth} (log scale needs positive values: linear)", False
     log = wanted and positive
-    return metric + (" (log scale)" if log else ""), log
+    return metric + smooth + (" (log scale)" if log else ""), log
 
 
 def draw_curves(plt: object, curves: dict[str, Curve], options: ChartOptions) -> None:
@@ -133,11 +180,16 @@ def draw_curves(plt: object, curves: dict[str, Curve], options: ChartOptions) ->
     plt.clear_data()
     series = chart_series(curves, options)
     title, log = chart_title(options.metric, series, options)
+    skipped = undrawn(curves, options.hidden)
+    if skipped:
+        variants = {(curves[t].run, curves[t].variant) for t in skipped}
+        title += f" · {len(variants)} more not drawn (space hides some)"
     plt.yscale("linear")
     plt.title(title)
     plt.xlabel("epoch")
     if not series:
         return
+    series = smoothed_series(series, options.smoothing)
     if log:
         series = [
             Series(s.label, s.xs, [math.log10(y) for y in s.ys], s.key, s.marker) for s in series
@@ -162,8 +214,9 @@ def log_ticks(values: list[float], count: int = 5) -> list[float]:
 
 def _draw_markers(plt: object, curves: dict[str, Curve], options: ChartOptions) -> None:
     """Vertical marks: learning-rate reductions, early stopping's best epoch, stops."""
+    skipped = undrawn(curves, options.hidden)
     for trial, curve in curves.items():
-        if trial in options.hidden:
+        if trial in options.hidden or trial in skipped:
             continue
         color = options.colors.get(trial)
         extra = {"color": color} if color else {}

@@ -24,7 +24,7 @@ from textual_plotext import PlotextPlot
 from tuilab.app.colors import plot_color
 from tuilab.app.widgets.results import fill_spec_table
 from tuilab.errors import TuilabError
-from tuilab.presentation.charts import ChartOptions, draw_curves
+from tuilab.presentation.charts import ChartOptions, draw_curves, next_smoothing
 from tuilab.presentation.columns import COMPARISON_COLUMNS, fit_columns, trial_row, with_deltas
 from tuilab.presentation.numbers import layer_signature
 from tuilab.presentation.text import clean, plain
@@ -57,6 +57,7 @@ class CompareScreen(Screen):
 
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("m", "next_metric", "Metric", id="compare.next_metric"),
+        Binding("a", "smooth", "Smooth", id="compare.smooth"),
         Binding("n", "next_tab", "Next tab", id="compare.next_tab"),
         Binding("escape", "app.pop_screen", "Back", id="compare.back"),
     ]
@@ -153,6 +154,11 @@ class CompareScreen(Screen):
             self.METRICS.index(self.options.metric) if self.options.metric in self.METRICS else -1
         )
         self.options.metric = self.METRICS[(index + 1) % len(self.METRICS)]
+        self._draw_curves()
+
+    def action_smooth(self) -> None:
+        """Cycle the curves' smoothing: off, 0.6, 0.8, 0.95 (raw values faint behind)."""
+        self.options.smoothing = next_smoothing(self.options.smoothing)
         self._draw_curves()
 
     def action_next_tab(self) -> None:

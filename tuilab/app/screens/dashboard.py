@@ -24,6 +24,7 @@ from tuilab.app.widgets.layers import LayersView
 from tuilab.app.widgets.results import ResultsTable
 from tuilab.app.widgets.variants import VariantList, progress_line
 from tuilab.errors import TuilabError
+from tuilab.presentation.charts import next_smoothing, undrawn
 from tuilab.presentation.text import clean, plain
 from tuilab.runtime.control import RunControl
 from tuilab.runtime.events import Event
@@ -62,6 +63,7 @@ class DashboardScreen(Screen):
         Binding("t", "toggle_train", "Train curve", show=False, id="dashboard.toggle_train"),
         Binding("v", "toggle_validation", "Val curve", show=False, id="dashboard.toggle_val"),
         Binding("g", "toggle_log", "Log scale", show=False, id="dashboard.toggle_log"),
+        Binding("a", "smooth", "Smooth", show=False, id="dashboard.smooth"),
         Binding("less_than_sign", "bn_layer(-1)", "BN layer", show=False, id="dashboard.bn_prev"),
         Binding("greater_than_sign", "bn_layer(1)", "BN layer", show=False, id="dashboard.bn_next"),
         Binding("o", "sort_results", "Sort", show=False, id="dashboard.sort"),
@@ -235,7 +237,8 @@ class DashboardScreen(Screen):
         with self.app.batch_update():
             variants = self.query_one(VariantList)
             if "variants" in dirty:
-                variants.update_from(self.state, self.hidden)
+                off = self.hidden | undrawn(self.state.curves.curves, self.hidden)
+                variants.update_from(self.state, off)  # colours off: hidden or not drawn
                 self._selected = variants.selected_trial or self._selected
                 self.query_one("#progress-line", Static).update(
                     plain(progress_line(self.state, self._selected), multiline=True)
@@ -376,6 +379,14 @@ class DashboardScreen(Screen):
 
     def action_toggle_log(self) -> None:
         self._toggle_option("log_scale")
+
+    def action_smooth(self) -> None:
+        """Cycle the curves' smoothing: off, 0.6, 0.8, 0.95 (raw values faint behind)."""
+        options = self.query_one(CurvesPlot).options
+        options.smoothing = next_smoothing(options.smoothing)
+        self.notify(f"smoothing: {options.smoothing:g}" if options.smoothing else "smoothing off")
+        self._dirty.add("curves")
+        self._redraw()
 
     def action_toggle_visible(self) -> None:
         trial = self._selected
