@@ -24,8 +24,10 @@ skipped; a bad line anywhere else makes the run corrupt, and the readable events
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import socket
 import stat
 import time
@@ -46,6 +48,8 @@ STALE_SECONDS = 60.0
 """A `running` run whose heartbeat is older than this is `incomplete` (its process is gone)."""
 MAX_JSON_BYTES = 16 * 1024 * 1024
 STATUSES = ("running", "finished", "failed", "stopped")
+_SAFE_FOLDER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,79}")
+_UNSAFE_FOLDER_CHARACTER = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
 class RunMeta(BaseModel):
@@ -185,8 +189,8 @@ class RunFolder:
         return self.path / layout.TRASH_RECORD
 
     def trial(self, name: str) -> Path:
-        """`variants/<trial>/` (trial names are safe folder names by construction)."""
-        return self.path / layout.TRIALS_DIR / name
+        """`variants/<folder>/` of a trial (see `trial_folder_name`)."""
+        return self.path / layout.TRIALS_DIR / trial_folder_name(name)
 
     def history_csv(self, trial: str) -> Path:
         """Per-epoch metrics of one trial, epoch 1-based."""
@@ -355,6 +359,18 @@ class RunFolder:
             tags,
             note,
         )
+
+
+def trial_folder_name(name: str) -> str:
+    """The folder of a trial: its name when that is a safe folder name (variant names and
+    their repeats, `adam`, `adam.r2`), else the name with odd characters as `_` and a hash of
+    the whole name (`adam_lr_0.01_-3f2a9c1b04`), so that two sweep trials never share a folder
+    and none can escape `variants/`. Applying it to its own result changes nothing."""
+    if _SAFE_FOLDER.fullmatch(name):
+        return name
+    cleaned = _UNSAFE_FOLDER_CHARACTER.sub("_", name).lstrip(".-")[:60] or "trial"
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{cleaned}-{digest}"
 
 
 def _regular(path: Path) -> bool:

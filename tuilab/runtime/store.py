@@ -160,6 +160,8 @@ class RunStore:
             "overrides": list(scenario.overrides),
             "variants": {name: resolved_document(scenario, name) for name in scenario.variants},
         }
+        if scenario.sweep is not None:
+            resolved["sweep"] = scenario.sweep.to_document()
         write_json_atomic(self.run.resolved_json, json_safe(resolved))
         self._meta = {
             "scenario": scenario.name,
@@ -187,7 +189,7 @@ class RunStore:
 
     def trial_folder(self, trial: str) -> Path:
         """`variants/<trial>/`, created on demand."""
-        folder = self.run.trial(safe_name(trial))
+        folder = self.run.trial(trial)
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 

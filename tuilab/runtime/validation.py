@@ -27,7 +27,11 @@ def check_descent(config: DescentConfig) -> list[BuildError]:
 
 
 def check_scenario(scenario: Scenario) -> dict[str, Any]:
-    """Check every variant; return their built models or raise one `ScenarioError` for all."""
+    """Check every variant; return their built models or raise one `ScenarioError` for all.
+
+    A sweep stops at its first bad combination, named by its values (the others would
+    mostly repeat its problems).
+    """
     problems: list[Problem] = []
     models = {}
     for name, config in scenario.variants.items():
@@ -39,6 +43,8 @@ def check_scenario(scenario: Scenario) -> dict[str, Any]:
             problem = scenario.problem(name, exc.key, exc.message, exc.hint)
             if problem not in problems:
                 problems.append(problem)
+        if problems and scenario.sweep is not None:
+            break
     if problems:
         raise ScenarioError(scenario.path, problems)
     return models

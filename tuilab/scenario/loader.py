@@ -26,6 +26,8 @@ from tuilab.scenario.schema import (
     VariantConfig,
 )
 from tuilab.scenario.source import MAX_FILE_BYTES, read_toml
+from tuilab.scenario.sweep import apply_sweep
+from tuilab.scenario.sweep_record import SweepInfo
 
 __all__ = ["MAX_FILE_BYTES", "Scenario", "load_scenario", "read_toml", "resolved_document"]
 
@@ -39,10 +41,13 @@ TOP_LEVEL_KEYS = (
     "run",
     "variants",
     "descent",
+    "sweep",
 )
 VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
 """Variant names: also run-folder names, and `<name>.r<k>` names repeats, so no dots."""
 DEFAULT_VARIANT = "default"
+DOCUMENT_TABLES = ("scenario", "variants", "sweep")
+"""Tables of the file that are not part of a variant (a `--set` there changes the file)."""
 MAX_VARIANTS = 1000
 MAX_PROBLEMS = 100
 _SECTIONS: dict[str, type[BaseModel]] = {
@@ -66,7 +71,8 @@ class Scenario:
         meta: The `[scenario]` table.
         variants: Variant name -> its resolved configuration, in file order.
         resolved: Variant name -> the resolved plain dict (what the run store saves).
-        overrides: The `--set` items applied, as given.
+        overrides: The `--set` items applied, as given (`--sweep` items as `sweep.KEY=[...]`).
+        sweep: How a `[sweep]` expanded the variants (their names are then sweep names).
     """
 
     path: Path
@@ -76,9 +82,16 @@ class Scenario:
     overrides: tuple[str, ...] = ()
     variant_tables: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
     lines: dict[KeyPath, int] = field(default_factory=dict, compare=False, repr=False)
+    sweep: SweepInfo | None = None
 
     def problem(self, variant: str, key: KeyPath, message: str, hint: str = "") -> Problem:
-        """A `Problem` at `key` of `variant`, pointing into the variant's table when it set it."""
+        """A `Problem` at `key` of `variant`, pointing into the variant's table when it set it.
+
+        A sweep's variant is named in the key (`sweep adam[lr=0.1]: compile.optimizer`).
+        """
+        if self.sweep is not None and variant in self.sweep.trials:
+            line = find_line(self.lines, ("sweep",))
+            return Problem(message, f"sweep {variant}: {render_path(key)}", line, hint)
         table = self.variant_tables.get(variant, {})
         if any(_has_path(table, key[:end]) for end in range(len(key), 0, -1)):
             key = ("variants", variant, *key)
@@ -101,10 +114,15 @@ class Scenario:
         return self.path.stem
 
     def select(self, names: list[str] | None) -> Scenario:
-        """A copy with only the named variants; unknown names are a `ScenarioError`."""
+        """A copy with only the named variants; unknown names are a `ScenarioError`.
+
+        In a sweep, a variant of the file names all the trials made from it.
+        """
         if not names:
             return self
         unknown = [n for n in names if n not in self.variants]
+        if self.sweep is not None:
+            names, unknown = self.sweep.expand_names(names, list(self.variants))
         if unknown:
             raise ScenarioError(
                 self.path,
@@ -125,6 +143,7 @@ class Scenario:
             self.overrides,
             self.variant_tables,
             self.lines,
+            self.sweep.narrowed(names) if self.sweep else None,
         )
 
 
@@ -246,7 +265,7 @@ def _apply_document_sets(document: dict[str, Any], sets: list[Override], found: 
                 hint = suggest(name, names)
                 found.add(("variants", name), f"no variant named {shown(name)}", hint, item)
                 continue
-        if item.path[0] in ("scenario", "variants"):
+        if item.path[0] in DOCUMENT_TABLES:
             if item.path[0] in document and not isinstance(document[item.path[0]], dict):
                 continue  # the file's own error is reported, not hidden under the --set
             set_path(document, item.path, item.value)
@@ -299,8 +318,8 @@ def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scena
     found.extend(set_problems)
     original = copy.deepcopy(document) if sets else document
     _apply_document_sets(document, sets, found)
-    document_sets = [s for s in sets if s.path[0] in ("scenario", "variants")]
-    base_sets = [s for s in sets if s.path[0] not in ("scenario", "variants")]
+    document_sets = [s for s in sets if s.path[0] in DOCUMENT_TABLES]
+    base_sets = [s for s in sets if s.path[0] not in DOCUMENT_TABLES]
 
     meta = ScenarioMeta()
     raw_meta = document.get("scenario", {})
@@ -322,8 +341,8 @@ def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scena
     if not raw_variants:
         raw_variants = {DEFAULT_VARIANT: {}}
     base = {k: v for k, v in document.items() if k in TOP_LEVEL_KEYS}
-    base.pop("scenario", None)
-    base.pop("variants", None)
+    for table in DOCUMENT_TABLES:
+        base.pop(table, None)
 
     schema: type[BaseModel] = DescentVariant if "descent" in document else VariantConfig
     variants: dict[str, Any] = {}
@@ -355,8 +374,14 @@ def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scena
                 found.add((*where, *key) if in_variant else key, message, hint, cause)
 
     found.raise_if_any(path)
+    sweep = None
+    if "sweep" in document:
+        variants, resolved, sweep = apply_sweep(
+            document["sweep"], resolved, schema, meta.seed, path, found.lines
+        )
     tables = {n: t for n, t in raw_variants.items() if isinstance(t, dict)}
-    return Scenario(path, meta, variants, resolved, tuple(overrides or ()), tables, found.lines)
+    given = tuple(overrides or ())
+    return Scenario(path, meta, variants, resolved, given, tables, found.lines, sweep)
 
 
 def resolved_document(scenario: Scenario, variant: str) -> dict[str, Any]:

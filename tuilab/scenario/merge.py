@@ -1,13 +1,14 @@
-"""Deep merge of variant tables and `--set key=value` overrides."""
+"""Deep merge of variant tables, `--set key=value` overrides and `--sweep` items."""
 
 from __future__ import annotations
 
 import copy
+import json
 import re
 import tomllib
 from typing import Any, NamedTuple
 
-from tuilab.errors import Problem
+from tuilab.errors import Problem, UsageError
 
 _KEY_PART = re.compile(r"[A-Za-z0-9_\-]+")
 MAX_VALUE_CHARS = 10_000
@@ -92,3 +93,63 @@ def parse_overrides(items: list[str]) -> tuple[list[Override], list[Problem]]:
             continue
         parsed.append(Override(item, path, value))
     return parsed, problems
+
+
+def sweep_items(items: list[str]) -> list[str]:
+    """`--sweep KEY=V1,V2,...` items as the `--set sweep.KEY=[V1, V2, ...]` items they mean.
+
+    The values are read as one TOML array when they are one (`1e-3,1e-2`, `"a,b",c` is not),
+    else split at each comma, each value TOML or a bare string (`adam,sgd`).
+
+    Raises:
+        UsageError: an item is not `KEY=V1,V2,...`.
+    """
+    converted = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        try:
+            parse_override(f"{key}=0")
+        except ValueError as exc:
+            raise UsageError(f"--sweep {shown_item(item)}: {exc}") from None
+        if not sep or not raw.strip():
+            raise UsageError(
+                f"--sweep {shown_item(item)}: expects KEY=V1,V2,... "
+                "(e.g. --sweep fit.batch_size=32,64)"
+            )
+        if len(raw) > MAX_VALUE_CHARS:
+            raise UsageError(f"--sweep {shown_item(item)}: over {MAX_VALUE_CHARS:,} characters")
+        try:
+            tomllib.loads(f"v = [{raw}]")
+            values = raw
+        except (tomllib.TOMLDecodeError, RecursionError, ValueError):
+            values = ", ".join(_toml_or_string(part) for part in _top_level_split(raw))
+        converted.append(f"sweep.{key.strip()}=[{values}]")
+    return converted
+
+
+def _top_level_split(text: str) -> list[str]:
+    """Split at the commas outside brackets, braces and quotes (`{ a = 1, b = 2 },x`)."""
+    parts, depth, quote, start = [], 0, "", 0
+    for index, character in enumerate(text):
+        if quote:
+            quote = "" if character == quote else quote
+        elif character in "\"'":
+            quote = character
+        elif character in "[{":
+            depth += 1
+        elif character in "]}":
+            depth -= 1
+        elif character == "," and depth <= 0:
+            parts.append(text[start:index])
+            start = index + 1
+    return [*parts, text[start:]]
+
+
+def _toml_or_string(text: str) -> str:
+    """`text` when it is a TOML value, else it as a TOML string."""
+    text = text.strip()
+    try:
+        tomllib.loads(f"v = {text}")
+        return text
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError):
+        return json.dumps(text, ensure_ascii=False)

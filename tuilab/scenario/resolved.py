@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from tuilab.errors import Problem, ScenarioError
 from tuilab.scenario.loader import VARIANT_NAME, Scenario
 from tuilab.scenario.schema import ScenarioMeta, VariantConfig
+from tuilab.scenario.sweep_record import SWEEP_NAME, SweepInfo
 
 
 def scenario_from_resolved(document: Any, source: Path) -> Scenario:
@@ -32,12 +33,19 @@ def scenario_from_resolved(document: Any, source: Path) -> Scenario:
         raise ScenarioError(source, [Problem("must name the scenario file it came from", "path")])
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
         raise ScenarioError(source, [Problem("must be a list of --set items", "overrides")])
+    sweep = None
+    if document.get("sweep") is not None:
+        try:
+            sweep = SweepInfo.from_document(document["sweep"])
+        except ValueError as exc:
+            raise ScenarioError(source, [Problem(str(exc), "sweep")]) from None
     meta: ScenarioMeta | None = None
     configs: dict[str, VariantConfig] = {}
     resolved: dict[str, dict[str, Any]] = {}
     for name, table in variants.items():
         where = f"variants.{name}"
-        if not VARIANT_NAME.fullmatch(name) or not isinstance(table, dict):
+        named = VARIANT_NAME.fullmatch(name) or (sweep and SWEEP_NAME.fullmatch(name))
+        if not named or not isinstance(table, dict):
             raise ScenarioError(source, [Problem("is not a variant name and table", where)])
         body = dict(table)
         raw_meta = body.pop("scenario", {})
@@ -49,4 +57,7 @@ def scenario_from_resolved(document: Any, source: Path) -> Scenario:
             key = ".".join(str(part) for part in (where, *first["loc"]))
             raise ScenarioError(source, [Problem(first["msg"], key)]) from None
         resolved[name] = body
-    return Scenario(Path(path), meta or ScenarioMeta(), configs, resolved, tuple(overrides))
+    if sweep is not None:
+        sweep = sweep.narrowed([name for name in configs if name in sweep.trials])
+    meta = meta or ScenarioMeta()
+    return Scenario(Path(path), meta, configs, resolved, tuple(overrides), sweep=sweep)
