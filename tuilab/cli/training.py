@@ -20,16 +20,38 @@ from tuilab.cli.common import (
 from tuilab.errors import TuilabError
 from tuilab.presentation.text import plain
 
+SweepOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--sweep",
+        help="Sweep a key over values, crossed with the variants (repeatable): "
+        "--sweep fit.batch_size=32,64.",
+    ),
+]
+
+
+def _overrides(set_: list[str] | None, sweep: list[str] | None) -> list[str]:
+    """`--set` items, then the `--sweep` items as the `sweep.KEY=[...]` items they mean."""
+    from tuilab.scenario.merge import sweep_items
+
+    items: list[str] = []
+    try:
+        items = sweep_items(sweep or [])
+    except TuilabError as exc:
+        report_error(exc)  # exits 2
+    return [*(set_ or []), *items]
+
 
 @app.command()
 def validate(
     paths: Annotated[list[Path], typer.Argument(help="Scenario files or folders.")],
     set_: SetOption = None,
+    sweep: SweepOption = None,
 ) -> None:
     """Check scenario files without training: exit 0 if all are valid, 2 otherwise."""
     from tuilab.headless.inspect_cmds import validate as run_validate
 
-    raise typer.Exit(run_validate(paths, set_ or [], out, err))
+    raise typer.Exit(run_validate(paths, _overrides(set_, sweep), out, err))
 
 
 @app.command()
@@ -37,12 +59,14 @@ def summary(
     scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
     variant: VariantOption = None,
     set_: SetOption = None,
+    sweep: SweepOption = None,
 ) -> None:
     """Print each variant's Keras-style layer table and parameter counts."""
     from tuilab.headless.inspect_cmds import summary as run_summary
 
+    overrides = _overrides(set_, sweep)
     try:
-        raise typer.Exit(run_summary(scenario, variant or [], set_ or [], out))
+        raise typer.Exit(run_summary(scenario, variant or [], overrides, out))
     except TuilabError as exc:
         report_error(exc)
 
@@ -56,14 +80,16 @@ def run(
     ] = False,
     variant: VariantOption = None,
     set_: SetOption = None,
+    sweep: SweepOption = None,
     runs: RunsDirOption = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not store the run.")] = False,
 ) -> None:
     """Train a scenario's variants. Exit: 0 finished, 1 failed, 2 bad input, 130 stopped."""
     from tuilab.headless.run_cmd import RunRequest, run_headless
 
+    overrides = _overrides(set_, sweep)
     request = RunRequest(
-        scenario, variant or [], set_ or [], runs_dir(runs), json=json_, store=not no_store
+        scenario, variant or [], overrides, runs_dir(runs), json=json_, store=not no_store
     )
     if not headless and not json_:
         from tuilab.app.launch import launch_app_for_run

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.text import Text
 
 from tuilab.errors import TuilabError
 from tuilab.presentation.text import plain
+
+if TYPE_CHECKING:
+    from tuilab.scenario.loader import Scenario
 
 
 def scenario_files(paths: list[Path]) -> list[Path]:
@@ -37,12 +41,19 @@ def validate(paths: list[Path], overrides: list[str], out: Console, err: Console
             failed += 1
             err.print(plain(str(exc), "red", multiline=True), highlight=False, soft_wrap=True)
             continue
-        names = ", ".join(scenario.variants)
-        line = Text.assemble(
-            ("ok", "green"), plain(f" {path}: {len(scenario.variants)} variant(s): {names}")
-        )
+        line = Text.assemble(("ok", "green"), plain(f" {path}: {_contents(scenario)}"))
         out.print(line, highlight=False)
     return 2 if failed else 0
+
+
+def _contents(scenario: Scenario) -> str:
+    """`2 variant(s): a, b`, or for a sweep `8 variant(s): a grid sweep of lr, batch over a, b`."""
+    count = f"{len(scenario.variants)} variant(s)"
+    if scenario.sweep is None:
+        return f"{count}: {', '.join(scenario.variants)}"
+    bases = dict.fromkeys(point.variant for point in scenario.sweep.trials.values())
+    sweep = scenario.sweep
+    return f"{count}: a {sweep.method} sweep of {', '.join(sweep.short)} over {', '.join(bases)}"
 
 
 def summary(path: Path, variants: list[str], overrides: list[str], out: Console) -> int:

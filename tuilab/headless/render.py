@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
+from tuilab.headless.sweep_cmds import print_sweep
 from tuilab.headless.tables import results_table
 from tuilab.presentation.charts import curves_text
 from tuilab.presentation.describe import describe
@@ -30,6 +31,7 @@ from tuilab.runtime.events import (
     VariantStarted,
 )
 from tuilab.runtime.results import ResultsBook
+from tuilab.scenario.sweep_record import SweepInfo
 
 STYLES = {
     LearningRateChanged: "bold yellow",
@@ -42,8 +44,11 @@ STYLES = {
 class RichRenderer:
     """Shows events as they come; on a terminal with a live progress bar per trial."""
 
-    def __init__(self, console: Console, charts: bool = True) -> None:
+    def __init__(
+        self, console: Console, charts: bool = True, sweep: SweepInfo | None = None
+    ) -> None:
         self.console = console
+        self.sweep = sweep
         self.live = console.is_terminal
         self.charts = charts
         self.book = ResultsBook()
@@ -152,7 +157,10 @@ class RichRenderer:
             self.progress = None
 
     def _footer(self) -> None:
-        self.console.print(results_table(self.book, self.console.width))
+        if self.sweep is not None:
+            print_sweep(self.console, self.sweep, self.book)
+        else:
+            self.console.print(results_table(self.book, self.console.width))
         if not self.charts or not any(c.epochs for c in self.curves.curves.values()):
             return
         width = max(40, min(self.console.width, 120))

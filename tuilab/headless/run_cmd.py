@@ -50,7 +50,8 @@ def _train(request: RunRequest, console: Console, errors: Console) -> int:
         runner, store = prepare_run(request)
     except TuilabError as exc:
         return _refused(exc, errors)
-    renderer = JsonRenderer() if request.json else RichRenderer(console)
+    sweep = runner.scenario.sweep
+    renderer = JsonRenderer() if request.json else RichRenderer(console, sweep=sweep)
     if request.resume is not None and isinstance(renderer, RichRenderer):
         from tuilab.runtime.stored import load_run
 

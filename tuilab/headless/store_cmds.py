@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from tuilab.errors import RunStoreError
+from tuilab.headless.sweep_cmds import print_sweep, stored_sweep
 from tuilab.headless.tables import add_caption, results_table, spec_table
 from tuilab.presentation.charts import curves_text
 from tuilab.presentation.columns import (
@@ -100,7 +102,15 @@ def show(root: Path, name: str, console: Console) -> int:
         soft_wrap=True,
     )
     print_annotations(console, stored.folder)
-    console.print(results_table(stored.book, console.width))
+    try:
+        sweep = stored_sweep(stored.folder)
+    except RunStoreError as exc:  # a bad sweep record: the plain results still show
+        warn_problems(console, stored.folder.run_id, [str(exc)])
+        sweep = None
+    if sweep is not None:
+        print_sweep(console, sweep, stored.book)
+    else:
+        console.print(results_table(stored.book, console.width))
     _charts(console, curves.curves, ["accuracy", "loss"])
     return 0
 
