@@ -19,6 +19,7 @@ from tuilab.cli.common import (
 )
 from tuilab.errors import TuilabError
 from tuilab.presentation.text import plain
+from tuilab.runtime.session import RunRequest
 
 SweepOption = Annotated[
     list[str] | None,
@@ -71,13 +72,28 @@ def summary(
         report_error(exc)
 
 
+HeadlessOption = Annotated[bool, typer.Option("--headless", help="No app: Rich output.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="One JSON event per line on stdout, nothing else.")
+]
+
+
+def _train(request: RunRequest, headless: bool) -> None:
+    """Train in the app, or headless (`--headless`, `--json`); exit with its code."""
+    if not headless and not request.json:
+        from tuilab.app.launch import launch_app_for_run
+
+        raise typer.Exit(launch_app_for_run(request))
+    from tuilab.headless.run_cmd import run_headless
+
+    raise typer.Exit(run_headless(request, out, err))
+
+
 @app.command()
 def run(
     scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
-    headless: Annotated[bool, typer.Option("--headless", help="No app: Rich output.")] = False,
-    json_: Annotated[
-        bool, typer.Option("--json", help="One JSON event per line on stdout, nothing else.")
-    ] = False,
+    headless: HeadlessOption = False,
+    json_: JsonOption = False,
     variant: VariantOption = None,
     set_: SetOption = None,
     sweep: SweepOption = None,
@@ -85,17 +101,9 @@ def run(
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not store the run.")] = False,
 ) -> None:
     """Train a scenario's variants. Exit: 0 finished, 1 failed, 2 bad input, 130 stopped."""
-    from tuilab.headless.run_cmd import RunRequest, run_headless
-
     overrides = _overrides(set_, sweep)
-    request = RunRequest(
-        scenario, variant or [], overrides, runs_dir(runs), json=json_, store=not no_store
-    )
-    if not headless and not json_:
-        from tuilab.app.launch import launch_app_for_run
-
-        raise typer.Exit(launch_app_for_run(request))
-    raise typer.Exit(run_headless(request, out, err))
+    store = not no_store
+    _train(RunRequest(scenario, variant or [], overrides, runs_dir(runs), json_, store), headless)
 
 
 @app.command()
@@ -124,10 +132,8 @@ def attach(
 @app.command()
 def resume(
     run: Annotated[str, typer.Argument(help="Run folder, <stem>/<stamp>, stamp or 'latest'.")],
-    headless: Annotated[bool, typer.Option("--headless", help="No app: Rich output.")] = False,
-    json_: Annotated[
-        bool, typer.Option("--json", help="One JSON event per line on stdout, nothing else.")
-    ] = False,
+    headless: HeadlessOption = False,
+    json_: JsonOption = False,
     runs: RunsDirOption = None,
 ) -> None:
     """Continue a stopped, interrupted, killed or failed run from each trial's last epoch.
@@ -135,7 +141,6 @@ def resume(
     Finished trials are not trained again; the run folder goes on as one run. Exit codes as
     for `run` (2: the run is live, finished or unreadable).
     """
-    from tuilab.headless.run_cmd import RunRequest, run_headless
     from tuilab.runtime.run_folder import find_run
 
     root = runs_dir(runs)
@@ -143,9 +148,6 @@ def resume(
         folder = find_run(root, run, statuses=("stopped", "incomplete", "failed"))
     except TuilabError as exc:
         report_error(exc)
-    request = RunRequest(folder.scenario_toml, runs_dir=root, json=json_, resume=folder.path)
-    if not headless and not json_:
-        from tuilab.app.launch import launch_app_for_run
-
-        raise typer.Exit(launch_app_for_run(request))
-    raise typer.Exit(run_headless(request, out, err))
+    _train(
+        RunRequest(folder.scenario_toml, runs_dir=root, json=json_, resume=folder.path), headless
+    )
