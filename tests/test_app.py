@@ -118,16 +118,27 @@ async def test_steering_keys_while_training(workspace):
     assert list(runs.glob("*/*/variants/plain/checkpoint-epoch*.keras"))
 
 
-async def test_quitting_during_training_asks_and_keeps_the_run_resumable(workspace):
-    scenarios, runs = workspace
+def long_training_app(scenarios: Path, runs: Path):
+    """The app on the quick scenario made 300 epochs long."""
     scenario = scenarios / "quick.toml"
     scenario.write_text(scenario.read_text().replace("epochs = 4", "epochs = 300"))
-    app = create_app(scenarios, runs)
+    return create_app(scenarios, runs)
+
+
+async def two_epochs_in(app, pilot) -> DashboardScreen:
+    """Start the highlighted scenario and wait until its first trial has two epochs."""
+    await pilot.press("enter")
+    dashboard = app.screen
+    await wait_until(pilot, lambda: dashboard.state.book.trials.get("plain") is not None)
+    await wait_until(pilot, lambda: dashboard.state.book.trials["plain"].epochs >= 2)
+    return dashboard
+
+
+async def test_quitting_during_training_asks_and_keeps_the_run_resumable(workspace):
+    scenarios, runs = workspace
+    app = long_training_app(scenarios, runs)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("enter")
-        dashboard = app.screen
-        await wait_until(pilot, lambda: dashboard.state.book.trials.get("plain", None) is not None)
-        await wait_until(pilot, lambda: dashboard.state.book.trials["plain"].epochs >= 2)
+        dashboard = await two_epochs_in(app, pilot)
         await pilot.press("q")
         assert isinstance(app.screen, ChoiceScreen)
         await pilot.press("escape")  # keep training
@@ -148,14 +159,9 @@ async def test_quitting_and_stopping_for_good_deletes_the_resume_state(workspace
     from tuilab.runtime.run_folder import RunFolder
 
     scenarios, runs = workspace
-    scenario = scenarios / "quick.toml"
-    scenario.write_text(scenario.read_text().replace("epochs = 4", "epochs = 300"))
-    app = create_app(scenarios, runs)
+    app = long_training_app(scenarios, runs)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("enter")
-        dashboard = app.screen
-        await wait_until(pilot, lambda: dashboard.state.book.trials.get("plain", None) is not None)
-        await wait_until(pilot, lambda: dashboard.state.book.trials["plain"].epochs >= 2)
+        dashboard = await two_epochs_in(app, pilot)
         await pilot.press("q")
         await pilot.press("s")  # stop it for good
         await wait_until(pilot, lambda: not dashboard.running)
