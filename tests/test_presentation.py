@@ -107,3 +107,30 @@ def test_at_most_eight_variants_are_drawn_and_the_title_says_how_many_are_not():
     plotext.plotsize(120, 30)
     draw_curves(plotext, curves, ChartOptions())
     assert "3 more not drawn" in plotext.build()
+
+
+def test_a_comparison_shows_the_keys_that_differ_as_columns_beside_the_metrics():
+    from tuilab.presentation.columns import ResultRow, Stat
+    from tuilab.presentation.hparams import hparams_table, short_names
+
+    rows = [
+        ResultRow("adam", "finished", "4", Stat(0.9), None, Stat(0.8)),
+        ResultRow("sgd", "finished", "4", Stat(0.7), None, Stat(0.95)),
+    ]
+    configs = [
+        {"description": "a", "fit": {"batch_size": 32}, "compile": {"optimizer": {"lr": 0.01}}},
+        {"description": "b", "fit": {"batch_size": 64}, "compile": {"optimizer": {"lr": 0.1}}},
+    ]
+    columns, shown = hparams_table(rows, configs)
+    headers = [c.header for c in columns]
+    assert headers[:3] == ["Variant", "lr", "batch_size"]  # description is prose: not a column
+    cells = [[c.text(r) for c in columns[:3]] for r in shown]
+    assert cells == [["adam", "0.01", "32"], ["sgd", "0.1", "64"]]
+    assert "Best val acc" in headers and "Test acc" in headers
+    assert short_names(["a.type", "b.type", "c.units"]) == {
+        "a.type": "a.type",
+        "b.type": "b.type",
+        "c.units": "units",
+    }
+    alone, _ = hparams_table(rows[:1], configs[:1])
+    assert [c.header for c in alone][1] == "Status"  # one trial: nothing differs

@@ -230,3 +230,31 @@ async def test_compare_two_runs_with_the_same_variant_shows_two_rows_and_two_ser
         labels = [s.label for s in series if s.label]
         assert len(labels) == 4 and not any("n=2" in label for label in labels)
         assert not any(math.isnan(y) for s in series for y in s.ys)
+
+
+async def test_compare_results_show_the_differing_keys_as_columns_and_sort_by_them():
+    from tuilab.app.screens.compare import CompareScreen as Compare
+
+    app = create_app(FIXTURES / "scenarios", FIXTURES / "runs")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("c", "space", "down", "space", "n")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, Compare)
+        table = app.screen.query_one("#compare-table", DataTable)
+        keys = [column.key.value for column in table.ordered_columns]
+        assert keys[:3] == [
+            "trial",
+            "param:model.batchnorm.momentum",
+            "param:model.batchnorm.position",
+        ]
+        rows = [[str(cell) for cell in table.get_row_at(i)][:3] for i in range(table.row_count)]
+        assert [row[0] for row in rows] == ["0101-120000:plain", "0101-120000:bn"]
+        assert rows[0][1:] == ["-", "-"] and rows[1][1:] == ["0.9", "after"]
+        await pilot.press("o", "o", "o", "o")  # trial, momentum, position, status
+        await pilot.pause(0.2)
+        note = str(app.screen.query_one("#compare-note", Static).render())
+        assert "sorted by Status" in note
+        await pilot.press("o")  # best validation accuracy, highest first
+        await pilot.pause(0.2)
+        firsts = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert firsts == ["0101-120000:bn", "0101-120000:plain"]  # 0.4653 above 0.4062

@@ -13,13 +13,13 @@ from tuilab.headless.sweep_cmds import print_sweep, stored_sweep
 from tuilab.headless.tables import add_caption, results_table, spec_table
 from tuilab.presentation.charts import curves_text
 from tuilab.presentation.columns import (
-    COMPARISON_COLUMNS,
     RUN_COLUMNS,
     column,
     sort_rows,
     trial_row,
     with_deltas,
 )
+from tuilab.presentation.hparams import hparams_table
 from tuilab.presentation.numbers import layer_signature
 from tuilab.presentation.text import clean, plain
 from tuilab.runtime.compare import Selection, differing_keys, select
@@ -157,9 +157,11 @@ def library_table(runs: list[Path]) -> Table | None:
 
 
 def comparison_table(selections: list[Selection], width: int = 120) -> Table:
-    """Results of each selection, with the test-accuracy delta against the first."""
+    """Results of each selection, the scenario keys that differ as columns (as TensorBoard's
+    HParams table), with the test-accuracy delta against the first."""
     rows = with_deltas([trial_row(s.result, s.label) for s in selections])
-    return spec_table("Comparison", COMPARISON_COLUMNS, rows, width)
+    columns, shown = hparams_table(rows, [s.config for s in selections])
+    return spec_table("Comparison", columns, shown, width)
 
 
 def scenario_diff_table(selections: list[Selection]) -> Table:

@@ -25,7 +25,15 @@ from tuilab.app.colors import plot_color
 from tuilab.app.widgets.results import fill_spec_table
 from tuilab.errors import TuilabError
 from tuilab.presentation.charts import ChartOptions, draw_curves, next_smoothing
-from tuilab.presentation.columns import COMPARISON_COLUMNS, fit_columns, trial_row, with_deltas
+from tuilab.presentation.columns import (
+    Column,
+    column,
+    fit_columns,
+    sort_rows,
+    trial_row,
+    with_deltas,
+)
+from tuilab.presentation.hparams import ParamRow, hparams_table
 from tuilab.presentation.numbers import layer_signature
 from tuilab.presentation.text import clean, plain
 from tuilab.runtime.compare import Selection, differing_keys, select
@@ -58,6 +66,7 @@ class CompareScreen(Screen):
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("m", "next_metric", "Metric", id="compare.next_metric"),
         Binding("a", "smooth", "Smooth", id="compare.smooth"),
+        Binding("o", "sort", "Sort", show=False, id="compare.sort"),
         Binding("n", "next_tab", "Next tab", id="compare.next_tab"),
         Binding("escape", "app.pop_screen", "Back", id="compare.back"),
     ]
@@ -72,6 +81,8 @@ class CompareScreen(Screen):
         self.items = stored_trials(runs_dir)
         self.chosen: list[Selection] = []
         self.options = ChartOptions()
+        self.sort_key = ""
+        self._columns: list[Column[ParamRow]] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -125,12 +136,28 @@ class CompareScreen(Screen):
 
     def _fill_results(self) -> None:
         rows = with_deltas([trial_row(s.result, s.label) for s in self.chosen])
+        columns, shown = hparams_table(rows, [s.config for s in self.chosen])
+        self.sort_key = self.sort_key if any(c.key == self.sort_key for c in columns) else ""
+        if self.sort_key:
+            shown = sort_rows(shown, column(columns, self.sort_key))
         table = self.query_one("#compare-table", DataTable)
         width = self.query_one("#compare-tabs").size.width
-        kept, dropped = fit_columns(COMPARISON_COLUMNS, rows, width, 2, can_fold=False)
-        fill_spec_table(table, kept, rows)
-        note = f"too narrow for: {', '.join(c.header for c in dropped)}" if dropped else ""
-        self.query_one("#compare-note", Static).update(note)
+        kept, dropped = fit_columns(columns, shown, width, 2, can_fold=False)
+        fill_spec_table(table, kept, shown)
+        self._columns = kept
+        notes = [f"too narrow for: {', '.join(c.header for c in dropped)}"] if dropped else []
+        if self.sort_key:
+            notes.append(f"sorted by {column(columns, self.sort_key).header}")
+        self.query_one("#compare-note", Static).update(plain("; ".join(notes)))
+
+    def action_sort(self) -> None:
+        """Sort the results by the next column shown (the differing keys included)."""
+        keys = [c.key for c in self._columns]
+        if not keys:
+            return
+        index = keys.index(self.sort_key) if self.sort_key in keys else -1
+        self.sort_key = keys[(index + 1) % len(keys)]
+        self._fill_results()
 
     def _fill_diff(self) -> None:
         table = self.query_one("#diff-table", DataTable)
