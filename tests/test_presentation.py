@@ -134,3 +134,15 @@ def test_a_comparison_shows_the_keys_that_differ_as_columns_beside_the_metrics()
     }
     alone, _ = hparams_table(rows[:1], configs[:1])
     assert [c.header for c in alone][1] == "Status"  # one trial: nothing differs
+
+
+def test_sweep_trials_stay_apart_in_a_narrow_column():
+    from tuilab.presentation.text import compact_trial
+
+    assert compact_trial("adam", 9) == "adam"
+    assert compact_trial("default[lr=0.01,batch=32]", 9) == "0.01,32"
+    assert compact_trial("default[lr=0.01,batch=128]", 9) == "0.01,128"
+    assert compact_trial("adam[lr=0.01,batch=32]", 14) == "adam:0.01,32"
+    assert compact_trial("adam[lr=0.01,batch=32]", 9) == "a:0.01,32"
+    assert compact_trial("sgd[lr=0.1].r2", 10) == "sgd:0.1.r2"
+    assert "\x1b" not in compact_trial("x[k=\x1b[2J]", 4)  # cleaned like every name

@@ -50,3 +50,24 @@ def plain(value: object, style: str = "", *, multiline: bool = False) -> Text:
 def has_control(text: str) -> bool:
     """True when `text` holds a character `clean` would escape (tests use it on output)."""
     return any(c not in _KEPT_IN_BLOCKS for c in _UNSAFE.findall(text))
+
+
+def compact_trial(name: str, width: int) -> str:
+    """A trial's name for a narrow column: whole when it fits, else a sweep trial's values.
+
+    `adam[lr=0.01,batch=32]` becomes `adam:0.01,32`, then `a:0.01,32` (a sweep of the implicit
+    `default` variant: `0.01,32`; `.r2` kept) when the whole name does not fit, so the trials of
+    a sweep stay apart in a 28-column sidebar; the full name is in the tabs and the legend.
+    """
+    if len(name) <= width:
+        return clean(name)
+    base, bracket, rest = name.partition("[")
+    inner, closing, suffix = rest.rpartition("]")
+    if not (bracket and closing):
+        return clean(name, limit=width)
+    values = ",".join(part.partition("=")[2] or part for part in inner.split(",")) + suffix
+    shorter = values if base == "default" else f"{base[:1]}:{values}"
+    for candidate in (f"{base}:{values}", shorter):
+        if len(candidate) <= width:
+            return clean(candidate)
+    return clean(shorter, limit=width)

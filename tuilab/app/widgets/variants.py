@@ -9,7 +9,7 @@ from tuilab.app.colors import text_color
 from tuilab.app.run_state import RunState
 from tuilab.presentation.columns import status_style
 from tuilab.presentation.numbers import format_log_parts
-from tuilab.presentation.text import clean
+from tuilab.presentation.text import compact_trial
 
 STATUS_GLYPH = {"finished": "✓", "failed": "✗", "stopped": "■", "running": "▶", "waiting": "…"}
 """One character per state, so the epoch column always fits a 28-column sidebar at 80x24."""
@@ -33,6 +33,8 @@ class VariantList(DataTable):
     VariantList { height: auto; max-height: 12; }
     """
 
+    _shown: tuple[RunState, set[str]] | None = None
+
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = False
@@ -45,8 +47,14 @@ class VariantList(DataTable):
         """Characters left for a name once the other columns have what they need."""
         return max(6, self.size.width - FIXED_WIDTH - epoch_width)
 
+    def on_resize(self) -> None:
+        """Names were fitted to the old width (or to none, before the first layout): refit."""
+        if self._shown is not None:
+            self.update_from(*self._shown)
+
     def update_from(self, state: RunState, hidden: set[str]) -> None:
         """Add new trials and refresh every row's cells (names shortened, numbers never)."""
+        self._shown = (state, set(hidden))
         widths = [len(epoch_text(p.epochs, p.epochs)) for p in state.progress.values()]
         name_width = self.name_width(max(widths, default=5))
         for trial in state.trials:
@@ -56,7 +64,7 @@ class VariantList(DataTable):
             epoch = epoch_text(progress.epoch, progress.epochs) if progress else ""
             cells = {
                 "dot": Text("·" if trial in hidden else "●", style=color),
-                "name": Text(clean(trial, limit=name_width), style=color),
+                "name": Text(compact_trial(trial, name_width), style=color),
                 "state": Text(STATUS_GLYPH.get(status, "?"), style=status_style(status)),
                 "epoch": Text(epoch, justify="right"),
             }
