@@ -8,11 +8,13 @@ from typing import Annotated
 import typer
 
 from tuilab.cli.common import (
+    RunArgument,
     RunsDirOption,
     SetOption,
     VariantOption,
     app,
     err,
+    exit_with,
     out,
     report_error,
     runs_dir,
@@ -66,10 +68,7 @@ def summary(
     from tuilab.headless.inspect_cmds import summary as run_summary
 
     overrides = _overrides(set_, sweep)
-    try:
-        raise typer.Exit(run_summary(scenario, variant or [], overrides, out))
-    except TuilabError as exc:
-        report_error(exc)
+    exit_with(lambda: run_summary(scenario, variant or [], overrides, out))
 
 
 HeadlessOption = Annotated[bool, typer.Option("--headless", help="No app: Rich output.")]
@@ -131,7 +130,7 @@ def attach(
 
 @app.command()
 def resume(
-    run: Annotated[str, typer.Argument(help="Run folder, <stem>/<stamp>, stamp or 'latest'.")],
+    run: RunArgument,
     headless: HeadlessOption = False,
     json_: JsonOption = False,
     runs: RunsDirOption = None,
