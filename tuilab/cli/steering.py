@@ -18,12 +18,19 @@ from tuilab.cli.common import (
 )
 from tuilab.errors import TuilabError
 
+TrialOption = Annotated[
+    str | None,
+    typer.Option("--trial", help="Only this trial (a parallel run trains several at once)."),
+]
 
-def _steer(run: str, action: str, factor: float | None, runs: Path | None) -> None:
+
+def _steer(
+    run: str, action: str, factor: float | None, runs: Path | None, trial: str | None
+) -> None:
     from tuilab.headless.steer_cmds import steer
 
     try:
-        raise typer.Exit(steer(runs_dir(runs), run, action, factor, out, err))
+        raise typer.Exit(steer(runs_dir(runs), run, action, factor, out, err, trial=trial))
     except TuilabError as exc:
         report_error(exc)
 
@@ -34,10 +41,14 @@ def stop(
     after_epoch: Annotated[
         bool, typer.Option("--after-epoch", help="Finish this epoch and its validation first.")
     ] = False,
+    trial: TrialOption = None,
     runs: RunsDirOption = None,
 ) -> None:
-    """Stop a run that another process trains (its results are kept). Exit 2: not running."""
-    _steer(run, "stop_after_epoch" if after_epoch else "stop", None, runs)
+    """Stop a run that another process trains (its results are kept). Exit 2: not running.
+
+    With `--trial`, only that trial stops; the run goes on with the others.
+    """
+    _steer(run, "stop_after_epoch" if after_epoch else "stop", None, runs, trial)
 
 
 @app.command()
@@ -46,13 +57,14 @@ def lr(
     scale: Annotated[
         float, typer.Option("--scale", help="Multiply the learning rate by F (0.5 halves it).")
     ],
+    trial: TrialOption = None,
     runs: RunsDirOption = None,
 ) -> None:
     """Scale the learning rate of a run that another process trains, now."""
-    _steer(run, "scale_lr", scale, runs)
+    _steer(run, "scale_lr", scale, runs, trial)
 
 
 @app.command()
-def checkpoint(run: RunArgument, runs: RunsDirOption = None) -> None:
+def checkpoint(run: RunArgument, trial: TrialOption = None, runs: RunsDirOption = None) -> None:
     """Save the model of a run that another process trains, now (beside its model.keras)."""
-    _steer(run, "checkpoint", None, runs)
+    _steer(run, "checkpoint", None, runs, trial)

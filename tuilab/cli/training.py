@@ -72,6 +72,15 @@ def summary(
 
 
 HeadlessOption = Annotated[bool, typer.Option("--headless", help="No app: Rich output.")]
+ParallelOption = Annotated[
+    int | None,
+    typer.Option(
+        "--parallel",
+        min=1,
+        help="Train up to N trials at once, each in a process of its own "
+        "(one GPU each on a GPU box, the CPU cores shared out otherwise).",
+    ),
+]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="One JSON event per line on stdout, nothing else.")
 ]
@@ -96,13 +105,16 @@ def run(
     variant: VariantOption = None,
     set_: SetOption = None,
     sweep: SweepOption = None,
+    parallel: ParallelOption = None,
     runs: RunsDirOption = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not store the run.")] = False,
 ) -> None:
     """Train a scenario's variants. Exit: 0 finished, 1 failed, 2 bad input, 130 stopped."""
     overrides = _overrides(set_, sweep)
-    store = not no_store
-    _train(RunRequest(scenario, variant or [], overrides, runs_dir(runs), json_, store), headless)
+    request = RunRequest(
+        scenario, variant or [], overrides, runs_dir(runs), json_, not no_store, parallel=parallel
+    )
+    _train(request, headless)
 
 
 @app.command()
@@ -133,6 +145,7 @@ def resume(
     run: RunArgument,
     headless: HeadlessOption = False,
     json_: JsonOption = False,
+    parallel: ParallelOption = None,
     runs: RunsDirOption = None,
 ) -> None:
     """Continue a stopped, interrupted, killed or failed run from each trial's last epoch.
@@ -147,6 +160,7 @@ def resume(
         folder = find_run(root, run, statuses=("stopped", "incomplete", "failed"))
     except TuilabError as exc:
         report_error(exc)
-    _train(
-        RunRequest(folder.scenario_toml, runs_dir=root, json=json_, resume=folder.path), headless
+    request = RunRequest(
+        folder.scenario_toml, runs_dir=root, json=json_, resume=folder.path, parallel=parallel
     )
+    _train(request, headless)

@@ -11,9 +11,11 @@ from pathlib import Path
 
 from rich.console import Console
 
+from tuilab.errors import RunStoreError
 from tuilab.presentation.text import plain
 from tuilab.runtime.control_channel import POLL_SECONDS, send_request
-from tuilab.runtime.run_folder import find_run
+from tuilab.runtime.events import RunResumed, RunStarted
+from tuilab.runtime.run_folder import RunFolder, find_run
 
 READ_WAIT_S = 3.0
 """How long a command waits for the run to take its request (it polls every 0.2 s)."""
@@ -48,6 +50,7 @@ def steer(
     console: Console,
     errors: Console,
     wait_s: float = READ_WAIT_S,
+    trial: str | None = None,
 ) -> int:
     """Send one request to a running run and say what happens next.
 
@@ -59,11 +62,13 @@ def steer(
             folder that is not private to this user (the command then exits 2).
     """
     folder = find_run(root, run, statuses=("running",))
-    request = send_request(folder.path, action, factor)
+    if trial is not None:
+        _check_trial(folder, trial)
+    request = send_request(folder.path, action, factor, trial)
+    whom = f"{trial} of {folder.run_id}" if trial else folder.run_id
     console.print(
         plain(
-            f"sent: {what(action, factor)} to {folder.run_id} "
-            "(it applies at the end of the current batch)"
+            f"sent: {what(action, factor)} to {whom} (it applies at the end of the current batch)"
         ),
         soft_wrap=True,
     )
@@ -77,3 +82,12 @@ def steer(
             soft_wrap=True,
         )
     return 0
+
+
+def _check_trial(folder: RunFolder, trial: str) -> None:
+    """Refuse a `--trial` the run does not have, naming the ones it has."""
+    events = folder.read_events().events
+    names = next((e.trials for e in events if isinstance(e, RunStarted | RunResumed)), [])
+    if trial not in names:
+        known = ", ".join(names[:12]) + (" …" if len(names) > 12 else "")
+        raise RunStoreError(f"{folder.run_id} has no trial {trial!r} (its trials: {known})")

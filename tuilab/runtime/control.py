@@ -13,12 +13,18 @@ class Request:
     Attributes:
         action: "stop", "stop_after_epoch", "scale_lr" or "checkpoint".
         factor: The learning-rate multiplier for "scale_lr".
-        whole_run: For stops: end the run (True) or only the current trial (False).
+        whole_run: For stops: end the run (True) or only the trial(s) it reaches (False).
+        trial: The one trial it is for (None: every trial training now).
     """
 
     action: str
     factor: float = 1.0
     whole_run: bool = True
+    trial: str | None = None
+
+    def reaches(self, trial: str) -> bool:
+        """True when this request is for `trial` (or for every trial)."""
+        return self.trial is None or self.trial == trial
 
 
 class RunControl:
@@ -40,23 +46,30 @@ class RunControl:
         if request.action in ("stop", "stop_after_epoch") and request.whole_run:
             self.run_stopped = True  # no further trial starts
 
-    def stop(self, whole_run: bool = True) -> None:
-        """Stop at the end of the current batch (the run, or only the current trial)."""
-        self._put(Request("stop", whole_run=whole_run))
+    def stop(self, whole_run: bool = True, trial: str | None = None) -> None:
+        """Stop at the end of the current batch: the run, or only `trial` / the current trial.
 
-    def stop_after_epoch(self, whole_run: bool = True) -> None:
+        A stop aimed at one `trial` never ends the run: the other trials go on.
+        """
+        self._put(Request("stop", whole_run=whole_run and trial is None, trial=trial))
+
+    def stop_after_epoch(self, whole_run: bool = True, trial: str | None = None) -> None:
         """Stop when the current epoch (and its validation) ends."""
-        self._put(Request("stop_after_epoch", whole_run=whole_run))
+        self._put(Request("stop_after_epoch", whole_run=whole_run and trial is None, trial=trial))
 
-    def scale_learning_rate(self, factor: float) -> None:
-        """Multiply the optimizer's learning rate by `factor` now."""
+    def scale_learning_rate(self, factor: float, trial: str | None = None) -> None:
+        """Multiply the learning rate of `trial` (None: every training trial) by `factor` now."""
         if not factor > 0:
             raise ValueError("the learning-rate factor must be positive")
-        self._put(Request("scale_lr", factor=factor))
+        self._put(Request("scale_lr", factor=factor, trial=trial))
 
-    def checkpoint(self) -> None:
-        """Save the model as it is now."""
-        self._put(Request("checkpoint"))
+    def checkpoint(self, trial: str | None = None) -> None:
+        """Save the model of `trial` (None: every training trial) as it is now."""
+        self._put(Request("checkpoint", trial=trial))
+
+    def put(self, request: Request) -> None:
+        """Queue a request as it is (one forwarded from another process)."""
+        self._put(request)
 
     def take(self) -> list[Request]:
         """Remove and return the pending requests (training thread)."""

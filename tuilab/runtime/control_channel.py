@@ -48,6 +48,8 @@ class ControlRequest(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
     action: Literal["stop", "stop_after_epoch", "scale_lr", "checkpoint"]
     factor: float | None = None
+    trial: str | None = Field(default=None, min_length=1, max_length=200)
+    """The one trial it is for (None: every trial training now)."""
     sent: datetime
     pid: int = Field(ge=1)
 
@@ -107,7 +109,7 @@ def _describe_error(exc: ValidationError) -> str:
     return f"{where}: {message}" if where else message
 
 
-def check_request(action: str, factor: float | None) -> ControlRequest:
+def check_request(action: str, factor: float | None, trial: str | None = None) -> ControlRequest:
     """The request `send_request` would write, checked as the training process will.
 
     Raises:
@@ -119,18 +121,21 @@ def check_request(action: str, factor: float | None) -> ControlRequest:
         raise RunStoreError(f"the learning-rate factor must be a positive number, not {factor}")
     try:
         now = datetime.now().astimezone()
-        return ControlRequest(action=action, factor=factor, sent=now, pid=os.getpid())
+        return ControlRequest(action=action, factor=factor, trial=trial, sent=now, pid=os.getpid())
     except ValidationError as exc:
         raise RunStoreError(_describe_error(exc)) from None
 
 
-def send_request(run_folder: Path, action: str, factor: float | None = None) -> Path:
+def send_request(
+    run_folder: Path, action: str, factor: float | None = None, trial: str | None = None
+) -> Path:
     """Ask a running run to stop, stop after this epoch, scale its rate or checkpoint.
 
     Args:
         run_folder: The run's folder.
         action: "stop", "stop_after_epoch", "scale_lr" or "checkpoint".
         factor: The learning-rate multiplier, for "scale_lr" only.
+        trial: The one trial it is for (None: every trial training now).
 
     Returns:
         The request file written (the run deletes it once it has read it).
@@ -139,7 +144,7 @@ def send_request(run_folder: Path, action: str, factor: float | None = None) -> 
         RunStoreError: a bad action or factor, a run that is not running, or a control folder
             that is not private to this user.
     """
-    request = check_request(action, factor)
+    request = check_request(action, factor, trial)
     folder = RunFolder(Path(run_folder))
     info = folder.info()
     if info.status != "running":
@@ -342,14 +347,15 @@ class ControlChannel:
         return None
 
     def _apply(self, request: ControlRequest) -> None:
+        trial = request.trial
         if request.action == "stop":
-            self.control.stop()
+            self.control.stop(trial=trial)
         elif request.action == "stop_after_epoch":
-            self.control.stop_after_epoch()
+            self.control.stop_after_epoch(trial=trial)
         elif request.action == "scale_lr" and request.factor is not None:
-            self.control.scale_learning_rate(request.factor)
+            self.control.scale_learning_rate(request.factor, trial=trial)
         elif request.action == "checkpoint":
-            self.control.checkpoint()
+            self.control.checkpoint(trial=trial)
         self.applied.append(request)
 
     def _refuse(self, reason: str) -> None:

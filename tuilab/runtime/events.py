@@ -155,9 +155,10 @@ class ControlApplied(Event):
 
 @dataclass(frozen=True)
 class ControlRefused(Event):
-    """A steering request from another process was not applied (malformed, unknown, a link).
+    """A steering request was not applied (malformed, unknown, a link, or for a trial that is
+    not training).
 
-    `trial` is the trial training when it arrived ("" before the first one).
+    `trial` is the trial it was for, or the trial training when it arrived ("" before the first).
     """
 
     kind: ClassVar[str] = "control_refused"

@@ -10,11 +10,12 @@ from typing import Any
 
 from tuilab.backend import follows_schedule, learning_rate_of
 from tuilab.model.summary import batchnorm_state
-from tuilab.runtime.control import RunControl
+from tuilab.runtime.control import Request, RunControl
 from tuilab.runtime.events import (
     BatchNormSnapshot,
     BatchProgress,
     ControlApplied,
+    ControlRefused,
     EarlyStopped,
     EpochEnded,
     Event,
@@ -23,6 +24,12 @@ from tuilab.runtime.events import (
 
 Sink = Callable[[Event], None]
 PROGRESS_INTERVAL_S = 0.2
+
+
+def not_training(request: Request) -> str:
+    """Why a request aimed at a trial that is not training now is refused."""
+    action = request.action.replace("_", " ")
+    return f"{action} not applied: {request.trial} is not training now"
 
 
 def _reporter_base() -> type:
@@ -89,6 +96,9 @@ class _ReporterMixin:
 
     def _apply_requests(self) -> None:
         for request in self.control.take():
+            if not request.reaches(self.trial):
+                self.sink(ControlRefused(str(request.trial), not_training(request)))
+                continue
             if request.action == "stop":
                 self.model.stop_training = True
                 self.stopped = self.stopped_now = True

@@ -138,6 +138,10 @@ class RunFolder:
         """Status, pid, host and times."""
         return self.path / layout.RUN_JSON
 
+    def worker_log(self, index: int) -> Path:
+        """What worker process `index` of a parallel run printed (TensorFlow's messages)."""
+        return self.path / layout.WORKERS_DIR / f"worker-{index}.log"
+
     @property
     def control_dir(self) -> Path:
         """Steering requests from other processes (`control_channel`)."""

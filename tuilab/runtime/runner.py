@@ -107,12 +107,7 @@ class Runner:
         trials = plan_trials(self.scenario)
         done = self.resume.done if self.resume else frozenset()
         self.sink(self._opening(trials, done))
-        statuses = []
-        for trial in trials:
-            if self.control.run_stopped:
-                break
-            if trial.name not in done:
-                statuses.append(self._run_trial(trial))
+        statuses = self._train_all([t for t in trials if t.name not in done])
         import_keras().mixed_precision.set_global_policy("float32")  # leave no policy behind
         if self.control.run_stopped or "stopped" in statuses:
             status = "stopped"
@@ -122,6 +117,15 @@ class Runner:
             status = "finished"
         self.sink(RunFinished(status, time.perf_counter() - started))
         return status
+
+    def _train_all(self, trials: list[Trial]) -> list[str]:
+        """Train `trials` one after another here; their statuses (`ParallelRunner` overrides)."""
+        statuses = []
+        for trial in trials:
+            if self.control.run_stopped:
+                break
+            statuses.append(self.run_trial(trial))
+        return statuses
 
     def _opening(self, trials: list[Trial], done: frozenset[str]) -> Event:
         """`RunStarted` for a new run, `RunResumed` for a resumed one."""
@@ -153,8 +157,12 @@ class Runner:
             self._data[key] = load_data(config.data, config.compile.loss, self.scenario.meta.seed)
         return self._data[key]
 
-    def _run_trial(self, trial: Trial) -> str:
-        """Train, evaluate and save one trial; any exception fails this trial only."""
+    def run_trial(self, trial: Trial) -> str:
+        """Train, evaluate and save one trial; any exception fails this trial only.
+
+        Returns:
+            finished, finished_early (stopped alone, the run goes on), stopped or failed.
+        """
         started = time.perf_counter()
         reporter = None
         state = self.resume.states.get(trial.name) if self.resume else None

@@ -25,6 +25,8 @@ class RunRequest:
     store: bool = True
     resume: Path | None = None
     """A stored run folder to continue (`tuilab resume`) instead of a new run."""
+    parallel: int | None = None
+    """Trials at once (`--parallel`), over the scenario's `[run] parallel`."""
 
 
 def prepare_run(request: RunRequest, control: RunControl | None = None) -> tuple[Any, Any]:
@@ -37,17 +39,17 @@ def prepare_run(request: RunRequest, control: RunControl | None = None) -> tuple
         TuilabError: bad scenario, missing data, unwritable runs folder: nothing is stored.
     """
     from tuilab.runtime.distribute import is_chief, prepare_strategies
-    from tuilab.runtime.runner import Runner
     from tuilab.runtime.store import RunStore
     from tuilab.runtime.validation import check_scenario
     from tuilab.scenario import load_scenario
 
     if request.resume is not None:
-        return prepare_resume(request.resume, control)
+        return prepare_resume(request.resume, control, request.parallel)
     scenario = load_scenario(request.scenario, request.overrides).select(request.variants)
+    execution = prepare_execution(scenario, request.parallel)
     prepare_strategies([v.run for v in scenario.variants.values()])
     check_scenario(scenario)
-    runner = Runner(scenario, sink=lambda event: None, control=control)
+    runner = make_runner(scenario, control, execution)
     runner.preload()
     writes = request.store and is_chief()  # in a cluster, only the chief writes the run store
     store = RunStore.create(request.runs_dir, scenario) if writes else None
@@ -57,7 +59,34 @@ def prepare_run(request: RunRequest, control: RunControl | None = None) -> tuple
     return runner, store
 
 
-def prepare_resume(folder: Path, control: RunControl | None = None) -> tuple[Any, Any]:
+def prepare_execution(scenario: Any, parallel: int | None) -> Any:
+    """The run's `Execution`; a coordinating process keeps its own TensorFlow off the GPUs."""
+    from tuilab.runtime.worker_slots import execution_of, hide_gpus_here
+
+    execution = execution_of(scenario, parallel)
+    if execution.in_workers:
+        hide_gpus_here()
+    return execution
+
+
+def make_runner(
+    scenario: Any, control: RunControl | None, execution: Any, resume: Any = None
+) -> Any:
+    """A `Runner`, or a `ParallelRunner` when trials train in worker processes."""
+    from tuilab.runtime.runner import Runner
+
+    if execution.in_workers:
+        from tuilab.runtime.parallel import ParallelRunner
+
+        return ParallelRunner(
+            scenario, lambda event: None, control, resume=resume, execution=execution
+        )
+    return Runner(scenario, sink=lambda event: None, control=control, resume=resume)
+
+
+def prepare_resume(
+    folder: Path, control: RunControl | None = None, parallel: int | None = None
+) -> tuple[Any, Any]:
     """Check a stored run can continue, rebuild its scenario and data, reopen its store.
 
     Returns:
@@ -71,7 +100,7 @@ def prepare_resume(folder: Path, control: RunControl | None = None) -> tuple[Any
     from tuilab.runtime.distribute import prepare_strategies
     from tuilab.runtime.resume import plan_resume
     from tuilab.runtime.run_folder import RunFolder
-    from tuilab.runtime.runner import Runner, plan_trials
+    from tuilab.runtime.runner import plan_trials
     from tuilab.runtime.store import RunStore
     from tuilab.runtime.validation import check_scenario
     from tuilab.scenario.resolved import scenario_from_resolved
@@ -84,11 +113,12 @@ def prepare_resume(folder: Path, control: RunControl | None = None) -> tuple[Any
     run = RunFolder(folder)
     plan = plan_resume(run)
     scenario = scenario_from_resolved(run.read_json(run.resolved_json), run.resolved_json)
+    execution = prepare_execution(scenario, parallel)
     prepare_strategies([v.run for v in scenario.variants.values()])
     check_scenario(scenario)
     if all(trial.name in plan.done for trial in plan_trials(scenario)):
         raise RunStoreError(f"{run.run_id}: nothing to resume, every trial finished")
-    runner = Runner(scenario, sink=lambda event: None, control=control, resume=plan)
+    runner = make_runner(scenario, control, execution, resume=plan)
     runner.preload()
     store = RunStore.reopen(run.path)
     runner.artifacts = run.path

@@ -146,12 +146,16 @@ class FitConfig(Strict):
 
 
 class RunConfig(Strict):
-    """The `[run]` table: repeats and distribution."""
+    """The `[run]` table: repeats, distribution, and how many trials train at once where."""
 
     repeats: int = Field(default=1, ge=1, le=100)
     strategy: Literal["auto", "default", "mirrored", "multi_worker"] = "auto"
     devices: list[str] | None = None
     save_model: bool = True
+    parallel: Annotated[int, Field(ge=1, le=256)] | Literal["auto"] = 1
+    """Trials training at once, each in a process of its own ("auto": one per visible GPU)."""
+    executor: Literal["local", "ray"] = "local"
+    """Where those processes run: this machine, or a Ray cluster (`RAY_ADDRESS`)."""
 
 
 class VariantConfig(Strict):

@@ -44,7 +44,7 @@ LINE_STYLES = {
 REDRAW_INTERVAL_S = 0.25
 FOLLOW_INTERVAL_S = 0.25
 """How often an attached dashboard looks for new lines (in its own process: free for training)."""
-STEERING = ("stop", "stop_after_epoch", "halve_lr", "checkpoint")
+STEERING = ("stop", "stop_after_epoch", "stop_trial", "halve_lr", "checkpoint")
 
 
 class DashboardScreen(Screen):
@@ -53,6 +53,7 @@ class DashboardScreen(Screen):
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("s", "stop", "Stop", id="dashboard.stop"),
         Binding("e", "stop_after_epoch", "Stop@epoch", id="dashboard.stop_after_epoch"),
+        Binding("x", "stop_trial", "Stop trial", show=False, id="dashboard.stop_trial"),
         Binding("h", "halve_lr", "lr÷2", show=False, id="dashboard.halve_lr"),
         Binding("k", "checkpoint", "Checkpoint", show=False, id="dashboard.checkpoint"),
         Binding("r", "rerun", "Rerun", id="dashboard.rerun"),
@@ -70,7 +71,9 @@ class DashboardScreen(Screen):
         Binding("c", "compare", "Compare", id="dashboard.compare"),
         Binding("escape", "back", "Back", show=False, id="dashboard.back"),
     ]
-    """Keys; ids let users remap them. Steering keys work only while training runs.
+    """Keys; ids let users remap them. Steering keys work only while training runs: `s`, `e`
+    stop the whole run, `x` only the highlighted trial; `h`, `k` act on the highlighted trial
+    when it is training, else on every training trial (a parallel run trains several).
 
     The footer shows only what fits at 80 columns beside the app's `q` Quit and `?` Keys;
     `?` lists every key."""
@@ -306,17 +309,22 @@ class DashboardScreen(Screen):
             return not self.running and self.request is not None and self.request.resume is None
         return True
 
-    def _steer(self, action: str, factor: float | None = None) -> bool:
+    def _steer(self, action: str, factor: float | None = None, trial: str | None = None) -> bool:
         """Send a request to the attached run's training process; False when not attached."""
         if self.attached is None:
             return False
         from tuilab.runtime.control_channel import send_request
 
         try:
-            send_request(self.attached.path, action, factor)
+            send_request(self.attached.path, action, factor, trial)
         except TuilabError as exc:
             self.notify(str(exc), title="Not sent", severity="error")
         return True
+
+    def _highlighted_training(self) -> str | None:
+        """The highlighted trial when it is training now, else None (meaning every trial)."""
+        trial = self._selected
+        return trial if trial and self.state.status(trial) == "running" else None
 
     def action_stop(self) -> None:
         if not self._steer("stop"):
@@ -328,13 +336,25 @@ class DashboardScreen(Screen):
             self.control.stop_after_epoch()
         self._log("control_applied", "stop requested: after this epoch")
 
+    def action_stop_trial(self) -> None:
+        """Stop only the highlighted trial; the run goes on with the others."""
+        trial = self._highlighted_training()
+        if trial is None:
+            self.notify("highlight a trial that is training to stop it alone", timeout=2)
+            return
+        if not self._steer("stop", trial=trial):
+            self.control.stop(trial=trial)
+        self._log("control_applied", f"stop requested for {trial}: the others go on")
+
     def action_halve_lr(self) -> None:
-        if not self._steer("scale_lr", 0.5):
-            self.control.scale_learning_rate(0.5)
+        trial = self._highlighted_training()
+        if not self._steer("scale_lr", 0.5, trial):
+            self.control.scale_learning_rate(0.5, trial=trial)
 
     def action_checkpoint(self) -> None:
-        if not self._steer("checkpoint"):
-            self.control.checkpoint()
+        trial = self._highlighted_training()
+        if not self._steer("checkpoint", trial=trial):
+            self.control.checkpoint(trial=trial)
 
     def action_rerun(self) -> None:
         """Train the selected variant again (a new stored run), next to the earlier curves."""
