@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import queue
+import pickle
 import signal
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from multiprocessing.connection import wait
 from typing import Any
 
 from tuilab.runtime.control import Request
@@ -22,6 +23,8 @@ from tuilab.runtime.trial_worker import TrialTask, WorkerSpec, worker_main
 from tuilab.runtime.worker_slots import Slot
 
 CLOSE_SECONDS = 10.0
+MAX_READ = 500
+"""Messages read from one worker before the others get their turn."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class _Worker:
     process: Any
     tasks: Any
     commands: Any
+    inbox: Any
+    """The read end of the worker's own pipe: a worker killed mid-write breaks only its own."""
     trial: str = ""
     gone: str = ""
     """Why the worker can take no more trials ("" while it can)."""
@@ -52,23 +57,24 @@ class _Worker:
 
 
 class LocalPool:
-    """`len(slots)` worker processes; trials go to idle ones, messages come back on one queue."""
+    """`len(slots)` worker processes; trials go to idle ones, messages come back on a pipe each."""
 
     def __init__(self, spec: WorkerSpec, slots: list[Slot]) -> None:
         context = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
         with _real_standard_streams():
-            self._messages = context.Queue()
             for slot in slots:
                 tasks, commands = context.Queue(), context.Queue()
+                inbox, outbox = context.Pipe(duplex=False)
                 process = context.Process(
                     target=worker_main,
-                    args=(spec, slot, tasks, self._messages, commands),
+                    args=(spec, slot, tasks, outbox, commands),
                     name=f"tuilab-worker-{slot.index}",
                     daemon=True,
                 )
                 process.start()
-                self._workers.append(_Worker(process, tasks, commands))
+                outbox.close()  # the worker's end: EOF here once the worker is gone
+                self._workers.append(_Worker(process, tasks, commands, inbox))
 
     def idle(self) -> int:
         """Workers able to take a trial now."""
@@ -82,6 +88,10 @@ class LocalPool:
         """Why the last worker was lost (for trials that can then never start)."""
         reasons = [w.gone for w in self._workers if w.gone]
         return reasons[-1] if reasons else ""
+
+    def pids(self) -> dict[str, int]:
+        """Trial -> the pid of the worker process training it now."""
+        return {w.trial: w.process.pid for w in self._workers if w.trial and not w.gone}
 
     def submit(self, task: TrialTask) -> None:
         """Hand `task` to an idle worker (call only when `idle()`)."""
@@ -98,13 +108,16 @@ class LocalPool:
     def receive(self, timeout: float) -> list[Event | TrialDone | TrialLost]:
         """Everything the workers said within `timeout` seconds, then any trial lost."""
         received: list[Event | TrialDone | TrialLost] = []
-        try:
-            message = self._messages.get(timeout=timeout)
-            while True:
-                received.extend(self._read(message))
-                message = self._messages.get_nowait()
-        except queue.Empty:
-            pass
+        open_inboxes = {w.inbox: w for w in self._workers if not w.gone}
+        for inbox in wait(list(open_inboxes), timeout):
+            worker = open_inboxes[inbox]
+            try:
+                for _ in range(MAX_READ):
+                    received.extend(self._read(inbox.recv()))
+                    if not inbox.poll():
+                        break
+            except (EOFError, OSError, pickle.UnpicklingError):
+                worker.seen_dead = max(worker.seen_dead, 1)  # closed, or cut mid-message
         received.extend(self._lost())
         return received
 
@@ -123,10 +136,11 @@ class LocalPool:
         """Trials whose worker died (seen dead twice, so its last messages are read first)."""
         lost: list[TrialDone | TrialLost] = []
         for worker in self._workers:
-            if worker.gone or worker.process.is_alive():
+            if worker.gone or (worker.process.is_alive() and not worker.seen_dead):
                 continue
             worker.seen_dead += 1
             if worker.seen_dead >= 2:
+                worker.process.join(timeout=CLOSE_SECONDS)
                 worker.gone = f"its worker process ended ({_exit_reason(worker.process.exitcode)})"
                 lost.extend(self._release(worker))
         return lost
@@ -146,9 +160,11 @@ class LocalPool:
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join(timeout=CLOSE_SECONDS)
-        for channel in [self._messages, *(q for w in self._workers for q in (w.tasks, w.commands))]:
-            channel.cancel_join_thread()
-            channel.close()
+        for worker in self._workers:
+            worker.inbox.close()
+            for channel in (worker.tasks, worker.commands):
+                channel.cancel_join_thread()
+                channel.close()
 
 
 @contextlib.contextmanager

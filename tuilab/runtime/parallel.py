@@ -32,6 +32,12 @@ class ParallelRunner(Runner):
         self.execution = execution
         self._where: dict[str, tuple[int, int, int]] = {}
         """Trial -> (epoch, batch, epochs done) as its events told, for a lost worker."""
+        self._pool: Any = None
+
+    def worker_pids(self) -> dict[str, int]:
+        """Trial -> pid of the process training it now (local workers; empty otherwise)."""
+        pool = self._pool
+        return pool.pids() if pool is not None and hasattr(pool, "pids") else {}
 
     def _open_pool(self, workers: int) -> Any:
         spec = WorkerSpec(self.scenario, self.artifacts, self.run_dir)
@@ -49,7 +55,7 @@ class ParallelRunner(Runner):
         pending = list(trials)
         running: dict[str, tuple[Trial, float]] = {}
         statuses: list[str] = []
-        pool = self._open_pool(min(self.execution.parallel, len(trials)))
+        pool = self._pool = self._open_pool(min(self.execution.parallel, len(trials)))
         try:
             while pending or running:
                 self._forward_requests(pool, running)
@@ -68,6 +74,7 @@ class ParallelRunner(Runner):
                         statuses.append(status)
         finally:
             pool.close()
+            self._pool = None
         return statuses
 
     def _take(self, message: Any, running: dict[str, tuple[Trial, float]]) -> str:

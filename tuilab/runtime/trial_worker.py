@@ -4,7 +4,7 @@ It trains each trial with the same `Runner.run_trial` as a sequential run, so th
 files in the run folder and the numbers are the same; only the events travel to the
 coordinating process (which stores and shows them) as messages instead of a function call.
 
-Messages to the coordinator, on `messages`:
+Messages to the coordinator, through `outbox.send` (a pipe of its own, or a Ray queue):
     ("event", worker, event)          an event of the trial it trains
     ("done", worker, trial, status)   the trial ended (finished, finished_early, stopped, failed)
     ("broken", worker, reason)        the worker cannot train at all (set-up failed)
@@ -62,7 +62,7 @@ class TrialTask:
     state: Any = None
 
 
-def worker_main(spec: WorkerSpec, slot: Slot, tasks: Any, messages: Any, commands: Any) -> None:
+def worker_main(spec: WorkerSpec, slot: Slot, tasks: Any, outbox: Any, commands: Any) -> None:
     """Entry point of a worker process (spawned: nothing inherited but these arguments)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
@@ -73,14 +73,14 @@ def worker_main(spec: WorkerSpec, slot: Slot, tasks: Any, messages: Any, command
         from tuilab.runtime.worker_slots import configure_worker
 
         configure_worker(slot)
-        trainer = TrialTrainer(spec, lambda event: messages.put(("event", slot.index, event)))
+        trainer = TrialTrainer(spec, lambda event: outbox.send(("event", slot.index, event)))
     except Exception as exc:  # reported, never raised into multiprocessing
-        messages.put(("broken", slot.index, f"{type(exc).__name__}: {exc}"))
+        outbox.send(("broken", slot.index, f"{type(exc).__name__}: {exc}"))
         return
     threading.Thread(target=_obey, args=(commands, trainer), daemon=True).start()
     while (task := tasks.get()) is not None:
         status = trainer.train(task)
-        messages.put(("done", slot.index, task.trial, status))
+        outbox.send(("done", slot.index, task.trial, status))
 
 
 class TrialTrainer:
