@@ -33,5 +33,7 @@ CHECKPOINT_PATTERN = "checkpoint-epoch{epoch:04d}.keras"
 RESUME_DIR = "resume"
 """What makes a trial resumable after its last finished epoch (`runtime.training_state`)."""
 RESUME_STATE = "state.json"
-TRIAL_FILES = (HISTORY_CSV, SUMMARY_JSON, BATCHNORM_JSONL, MODEL_KERAS, RESUME_DIR)
+WORKER_JSON = "worker.json"
+"""Where a trial trained when it ran as a Ray task: node, host and pid."""
+TRIAL_FILES = (HISTORY_CSV, SUMMARY_JSON, BATCHNORM_JSONL, MODEL_KERAS, RESUME_DIR, WORKER_JSON)
 """What tuilab itself writes in a trial's folder (callbacks may not write over them)."""

@@ -62,7 +62,7 @@ class LocalPool:
     def __init__(self, spec: WorkerSpec, slots: list[Slot]) -> None:
         context = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
-        with _real_standard_streams():
+        with real_standard_streams():
             for slot in slots:
                 tasks, commands = context.Queue(), context.Queue()
                 inbox, outbox = context.Pipe(duplex=False)
@@ -168,7 +168,7 @@ class LocalPool:
 
 
 @contextlib.contextmanager
-def _real_standard_streams() -> Iterator[None]:
+def real_standard_streams() -> Iterator[None]:
     """The process's own stdout and stderr while workers start: multiprocessing hands its
     helper process `sys.stderr.fileno()`, which the app's print capture does not have."""
     saved = sys.stdout, sys.stderr
