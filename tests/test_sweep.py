@@ -530,3 +530,41 @@ def test_the_sweep_command_refuses_test_metrics_unknown_columns_and_plain_runs(s
     assert result.exit_code == 2 and "resolved.json: sweep.method" in result.output
     result = invoke("show", "grid/plain", "--runs-dir", root)
     assert result.exit_code == 0 and "is corrupt" in result.output and "Results" in result.output
+
+
+async def test_the_app_shows_a_stored_sweep_as_its_table_and_its_chart(stored_sweep):
+    from textual.widgets import Static
+
+    from tuilab.app.app import create_app
+    from tuilab.app.widgets.results import ResultsTable
+
+    root = stored_sweep.parent.parent
+    trials = json.loads((stored_sweep / "results.json").read_text())["trials"]
+    top = max(trials, key=lambda name: trials[name]["best"]["val_accuracy"])
+    app = create_app(root, root, stored_run=stored_sweep)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(4):
+            await pilot.press("n")
+        await pilot.pause(0.3)
+        table = app.screen.query_one(ResultsTable)
+        keys = [str(k.value) for k in table.columns]
+        assert keys[:3] == ["best", "lr", "batch"] and "val_accuracy" in keys
+        shown = {}
+        for index, row in enumerate(table.rows_shown):
+            assert table.cell_text(index, "val_accuracy") == f"{row.stat('val_accuracy').mean:.4g}"
+            shown[row.trial] = table.cell_text(index, "best")
+        assert shown[top] == "*" and sorted(shown.values()) == ["", "", "", "*"]
+        assert table.rows_shown[0].trial == top  # sorted by the best validation accuracy
+        for index, row in enumerate(table.rows_shown):  # each row's values are its trial's
+            lr, batch = table.cell_text(index, "lr"), table.cell_text(index, "batch")
+            assert row.trial == f"default[lr={lr},batch={batch}]"
+            assert trials[row.trial]["best"]["val_accuracy"] == row.stat("val_accuracy").mean
+        note = str(app.screen.query_one("#results-note", Static).render())
+        assert f"best by val_acc: {top}" in note and "never used to choose" in note
+        await pilot.press("y")
+        await pilot.pause(0.3)
+        chart = str(app.screen.query_one("#sweep-chart", Static).render())
+        assert not table.display and "val_acc by lr (log scale)" in chart
+        await pilot.press("y")
+        await pilot.pause(0.2)
+        assert table.display

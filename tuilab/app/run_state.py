@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from tuilab.errors import TuilabError
 from tuilab.model.summary import ModelSummary
 from tuilab.presentation.describe import describe
 from tuilab.runtime.curves import CurveBook
@@ -22,6 +24,9 @@ from tuilab.runtime.events import (
     VariantStarted,
 )
 from tuilab.runtime.results import ResultsBook
+from tuilab.runtime.run_folder import RunFolder
+from tuilab.runtime.stored import stored_sweep
+from tuilab.scenario.sweep_record import SweepInfo
 
 
 @dataclass
@@ -53,6 +58,8 @@ class RunState:
     lines: list[tuple[str, str]] = field(default_factory=list)
     dropped_lines: int = 0
     max_lines: int = 2000
+    sweep: SweepInfo | None = None
+    """The run's sweep record (from its `resolved.json`), when the run is a sweep."""
 
     def handle(self, event: Event, session: int = 1) -> set[str]:
         """Fold one event in; `session` > 1 renames trials of a rerun (`adam~2`)."""
@@ -64,6 +71,8 @@ class RunState:
             self.device = event.device.get("device", "")
             if event.run_dir and event.run_dir not in self.run_dirs:
                 self.run_dirs.append(event.run_dir)
+                self.sweep = _sweep_of(event.run_dir) if len(self.run_dirs) == 1 else None
+                changed.add("results")
         elif isinstance(event, VariantStarted):
             self.trials.append(event.trial)
             self.summaries[event.trial] = ModelSummary.from_dict(event.summary)
@@ -129,6 +138,14 @@ class RunState:
     def color_index(self, trial: str) -> int:
         """The trial's position, which picks its colour everywhere."""
         return self.trials.index(trial) if trial in self.trials else 0
+
+
+def _sweep_of(run_dir: str) -> SweepInfo | None:
+    """The sweep a stored run records; None when it is no sweep or its record is unreadable."""
+    try:
+        return stored_sweep(RunFolder(Path(run_dir)))
+    except TuilabError:
+        return None
 
 
 def _renamed(event: Event, session: int) -> Event:

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tuilab.errors import RunStoreError
-from tuilab.headless.sweep_cmds import print_sweep, stored_sweep
+from tuilab.headless.sweep_cmds import print_sweep
 from tuilab.headless.tables import add_caption, results_table, spec_table
 from tuilab.presentation.charts import curves_text
 from tuilab.presentation.columns import (
@@ -27,7 +27,7 @@ from tuilab.runtime.curves import CurveBook
 from tuilab.runtime.library import annotations
 from tuilab.runtime.run_folder import RunFolder, RunInfo, find_run, list_runs
 from tuilab.runtime.run_query import RunQuery, check_sort
-from tuilab.runtime.stored import load_run
+from tuilab.runtime.stored import load_run, stored_sweep
 
 LIBRARY_KEYS = ("tags", "note")
 """Columns shown only when some listed run has them."""

@@ -22,24 +22,9 @@ from tuilab.presentation.sweeps import (
 )
 from tuilab.presentation.text import clean, plain
 from tuilab.runtime.results import ResultsBook
-from tuilab.runtime.run_folder import RunFolder, find_run
-from tuilab.runtime.stored import load_run
+from tuilab.runtime.run_folder import find_run
+from tuilab.runtime.stored import load_run, stored_sweep
 from tuilab.scenario.sweep_record import SweepInfo
-
-
-def stored_sweep(folder: RunFolder) -> SweepInfo | None:
-    """The sweep record of a stored run (None when the run is not a sweep).
-
-    Raises:
-        RunStoreError: `resolved.json` holds a sweep entry that is not a valid one.
-    """
-    document = folder.resolved().get("sweep")
-    if document is None:
-        return None
-    try:
-        return SweepInfo.from_document(document)
-    except ValueError as exc:
-        raise RunStoreError(f"{folder.run_id}: resolved.json: {exc}") from None
 
 
 def sweep_table(

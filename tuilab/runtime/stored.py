@@ -9,6 +9,7 @@ from tuilab.errors import RunStoreError
 from tuilab.runtime.events import Event
 from tuilab.runtime.results import ResultsBook
 from tuilab.runtime.run_folder import RunFolder
+from tuilab.scenario.sweep_record import SweepInfo
 
 
 @dataclass
@@ -47,3 +48,18 @@ def load_run(folder: RunFolder | Path) -> StoredRun:
     if book.status == "running":
         book.status = status
     return StoredRun(folder, log.events, book, book.status, problems)
+
+
+def stored_sweep(folder: RunFolder) -> SweepInfo | None:
+    """The sweep record of a stored run (None when the run is not a sweep).
+
+    Raises:
+        RunStoreError: `resolved.json` holds a sweep entry that is not a valid one.
+    """
+    document = folder.resolved().get("sweep")
+    if document is None:
+        return None
+    try:
+        return SweepInfo.from_document(document)
+    except ValueError as exc:
+        raise RunStoreError(f"{folder.run_id}: resolved.json: {exc}") from None

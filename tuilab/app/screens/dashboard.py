@@ -22,6 +22,7 @@ from tuilab.app.widgets.batchnorm import BatchNormView
 from tuilab.app.widgets.curves import CurvesPlot
 from tuilab.app.widgets.layers import LayersView
 from tuilab.app.widgets.results import ResultsTable
+from tuilab.app.widgets.results_pane import ResultsPane
 from tuilab.app.widgets.variants import VariantList, progress_line
 from tuilab.errors import TuilabError
 from tuilab.presentation.charts import next_smoothing, undrawn
@@ -68,6 +69,7 @@ class DashboardScreen(Screen):
         Binding("less_than_sign", "bn_layer(-1)", "BN layer", show=False, id="dashboard.bn_prev"),
         Binding("greater_than_sign", "bn_layer(1)", "BN layer", show=False, id="dashboard.bn_next"),
         Binding("o", "sort_results", "Sort", show=False, id="dashboard.sort"),
+        Binding("y", "sweep_chart", "Sweep chart", show=False, id="dashboard.sweep_chart"),
         Binding("c", "compare", "Compare", id="dashboard.compare"),
         Binding("escape", "back", "Back", show=False, id="dashboard.back"),
     ]
@@ -121,9 +123,8 @@ class DashboardScreen(Screen):
                     yield RichLog(
                         id="event-log", wrap=True, markup=False, max_lines=2000, min_width=20
                     )
-                with TabPane("Results", id="results"), Vertical():
-                    yield ResultsTable(id="results-table")
-                    yield Static(id="results-note")
+                with TabPane("Results", id="results"):
+                    yield ResultsPane(id="results-pane")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -262,9 +263,7 @@ class DashboardScreen(Screen):
         elif part == "batchnorm":
             self.query_one(BatchNormView).show(trial, self.state.batchnorm.get(trial or "", []))
         elif part == "results":
-            dropped = self.query_one(ResultsTable).update_from(self.state)
-            note = f"too narrow for: {', '.join(dropped)} (o sorts)" if dropped else "o sorts"
-            self.query_one("#results-note", Static).update(note)
+            self.query_one(ResultsPane).draw(self.state)
         elif part == "events":
             self._append_lines()
 
@@ -425,6 +424,13 @@ class DashboardScreen(Screen):
     def action_sort_results(self) -> None:
         column = self.query_one(ResultsTable).cycle_sort(self.state)
         self.notify(f"sorted by {column}", timeout=1.5)
+        self._dirty.add("results")
+        self._redraw()
+
+    def action_sweep_chart(self) -> None:
+        """A sweep's Results: switch between its table and its chart."""
+        if not self.query_one(ResultsPane).toggle_chart(self.state):
+            self.notify("this run is no sweep: it has no sweep chart", timeout=2)
 
     def action_compare(self) -> None:
         from tuilab.app.screens.compare import CompareScreen

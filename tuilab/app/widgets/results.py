@@ -7,6 +7,7 @@ sits over its own values. DataTables scroll sideways, so no cell is ever cut her
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.message import Message
@@ -16,13 +17,13 @@ from tuilab.app.run_state import RunState
 from tuilab.presentation.columns import (
     RESULT_COLUMNS,
     Column,
-    ResultRow,
     Row,
     fit_columns,
     sort_rows,
     status_style,
     trial_row,
 )
+from tuilab.presentation.sweeps import sweep_columns, sweep_rows
 
 
 def fill_spec_table(table: DataTable, columns: Sequence[Column[Row]], rows: Sequence[Row]) -> None:
@@ -40,36 +41,55 @@ def fill_spec_table(table: DataTable, columns: Sequence[Column[Row]], rows: Sequ
 
 
 class ResultsTable(DataTable):
-    """One row per trial, ranked by best validation accuracy; `o` sorts by the next column."""
+    """One row per trial, ranked by best validation accuracy; `o` sorts by the next column.
+
+    For a sweep, one row per expanded variant under the sweep's columns (its swept values
+    first, `*` on the best by validation accuracy), as `tuilab sweep` prints it.
+    """
 
     COLUMNS = RESULT_COLUMNS
     """The shared results columns, in display order."""
+    DEFAULT_SORT: ClassVar[dict[bool, str]] = {False: "best_val_accuracy", True: "val_accuracy"}
+    """The column a table starts sorted by: plain results, or a sweep's."""
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.sort_index = next(
-            i for i, c in enumerate(self.COLUMNS) if c.key == "best_val_accuracy"
-        )
-        self.rows_shown: list[ResultRow] = []
+        self.sort_key = ""
+        self.rows_shown: list[Any] = []
         fill_spec_table(self, self.COLUMNS, [])
+
+    def _spec(self, state: RunState) -> tuple[list[Column[Any]], list[Any]]:
+        """The columns and rows this run shows: a sweep's or the plain results."""
+        if state.sweep is not None:
+            rows = sweep_rows(state.sweep, state.book)
+            return sweep_columns(state.sweep, rows), rows
+        rows = [trial_row(state.book.trials[t]) for t in state.trials if t in state.book.trials]
+        return list(self.COLUMNS), rows
+
+    def _sort_column(self, columns: list[Column[Any]], sweep: bool) -> Column[Any]:
+        by_key = {c.key: c for c in columns}
+        return by_key.get(self.sort_key) or by_key[self.DEFAULT_SORT[sweep]]
 
     def update_from(self, state: RunState) -> list[str]:
         """Rebuild the rows under the chosen sort, with the columns that fit; return the rest.
 
         Columns are dropped whole, by priority, so no number is ever cut at 80x24.
         """
-        rows = [trial_row(state.book.trials[t]) for t in state.trials if t in state.book.trials]
-        self.rows_shown = sort_rows(rows, self.COLUMNS[self.sort_index])
+        columns, rows = self._spec(state)
+        self.rows_shown = sort_rows(rows, self._sort_column(columns, state.sweep is not None))
         width = self.size.width or self.app.size.width
-        kept, dropped = fit_columns(self.COLUMNS, self.rows_shown, width, 2, can_fold=False)
+        kept, dropped = fit_columns(columns, self.rows_shown, width, 2, can_fold=False)
         fill_spec_table(self, kept, self.rows_shown)
         return [c.header for c in dropped]
 
     def cycle_sort(self, state: RunState) -> str:
         """Sort by the next column (shown or not); return its header."""
-        self.sort_index = (self.sort_index + 1) % len(self.COLUMNS)
+        columns = [c for c in self._spec(state)[0] if c.key != "best"]
+        current = self._sort_column(columns, state.sweep is not None)
+        column = columns[(columns.index(current) + 1) % len(columns)]
+        self.sort_key = column.key
         self.update_from(state)
-        return self.COLUMNS[self.sort_index].header
+        return column.header
 
     def on_resize(self) -> None:
         """Refit the columns to the new width (the screen redraws from its state)."""
