@@ -47,4 +47,8 @@ def check_scenario(scenario: Scenario) -> dict[str, Any]:
             break
     if problems:
         raise ScenarioError(scenario.path, problems)
+    if scenario.kind != "descent":
+        from tuilab.runtime.worker_slots import execution_of
+
+        execution_of(scenario)  # [run] parallel and executor: one setting for the whole run
     return models
