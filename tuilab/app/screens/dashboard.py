@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 
 from tuilab.app.messages import TrainingDone, TrainingEvent
 from tuilab.app.run_state import RunState
+from tuilab.app.screens.steering import SteeringActions
 from tuilab.app.widgets.batchnorm import BatchNormView
 from tuilab.app.widgets.curves import CurvesPlot
 from tuilab.app.widgets.layers import LayersView
@@ -48,7 +49,7 @@ FOLLOW_INTERVAL_S = 0.25
 STEERING = ("stop", "stop_after_epoch", "stop_trial", "halve_lr", "checkpoint")
 
 
-class DashboardScreen(Screen):
+class DashboardScreen(SteeringActions, Screen):
     """Variant list on the left; curves, layers, BatchNorm, events and results tabs."""
 
     BINDINGS: ClassVar[list[Binding]] = [
@@ -307,53 +308,6 @@ class DashboardScreen(Screen):
         if action == "rerun":  # a resumed run has no scenario file of its own to rerun
             return not self.running and self.request is not None and self.request.resume is None
         return True
-
-    def _steer(self, action: str, factor: float | None = None, trial: str | None = None) -> bool:
-        """Send a request to the attached run's training process; False when not attached."""
-        if self.attached is None:
-            return False
-        from tuilab.runtime.control_channel import send_request
-
-        try:
-            send_request(self.attached.path, action, factor, trial)
-        except TuilabError as exc:
-            self.notify(str(exc), title="Not sent", severity="error")
-        return True
-
-    def _highlighted_training(self) -> str | None:
-        """The highlighted trial when it is training now, else None (meaning every trial)."""
-        trial = self._selected
-        return trial if trial and self.state.status(trial) == "running" else None
-
-    def action_stop(self) -> None:
-        if not self._steer("stop"):
-            self.control.stop()
-        self._log("control_applied", "stop requested: at the end of this batch")
-
-    def action_stop_after_epoch(self) -> None:
-        if not self._steer("stop_after_epoch"):
-            self.control.stop_after_epoch()
-        self._log("control_applied", "stop requested: after this epoch")
-
-    def action_stop_trial(self) -> None:
-        """Stop only the highlighted trial; the run goes on with the others."""
-        trial = self._highlighted_training()
-        if trial is None:
-            self.notify("highlight a trial that is training to stop it alone", timeout=2)
-            return
-        if not self._steer("stop", trial=trial):
-            self.control.stop(trial=trial)
-        self._log("control_applied", f"stop requested for {trial}: the others go on")
-
-    def action_halve_lr(self) -> None:
-        trial = self._highlighted_training()
-        if not self._steer("scale_lr", 0.5, trial):
-            self.control.scale_learning_rate(0.5, trial=trial)
-
-    def action_checkpoint(self) -> None:
-        trial = self._highlighted_training()
-        if not self._steer("checkpoint", trial=trial):
-            self.control.checkpoint(trial=trial)
 
     def action_rerun(self) -> None:
         """Train the selected variant again (a new stored run), next to the earlier curves."""

@@ -1,0 +1,73 @@
+"""The dashboard's steering keys: stop, stop after the epoch, stop one trial, lr, checkpoint.
+
+A run trained here is steered through its `RunControl`; an attached run (trained by another
+process) through request files in its folder. `h` and `k` reach the highlighted trial when it
+is training, else every training trial; `x` stops the highlighted trial alone.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tuilab.errors import TuilabError
+
+if TYPE_CHECKING:
+    from tuilab.app.run_state import RunState
+    from tuilab.runtime.control import RunControl
+    from tuilab.runtime.run_folder import RunFolder
+
+
+class SteeringActions:
+    """Mixed into the dashboard screen, which provides the attributes annotated here."""
+
+    attached: RunFolder | None
+    control: RunControl
+    state: RunState
+    _selected: str | None
+
+    def _steer(self, action: str, factor: float | None = None, trial: str | None = None) -> bool:
+        """Send a request to the attached run's training process; False when not attached."""
+        if self.attached is None:
+            return False
+        from tuilab.runtime.control_channel import send_request
+
+        try:
+            send_request(self.attached.path, action, factor, trial)
+        except TuilabError as exc:
+            self.notify(str(exc), title="Not sent", severity="error")
+        return True
+
+    def _highlighted_training(self) -> str | None:
+        """The highlighted trial when it is training now, else None (meaning every trial)."""
+        trial = self._selected
+        return trial if trial and self.state.status(trial) == "running" else None
+
+    def action_stop(self) -> None:
+        if not self._steer("stop"):
+            self.control.stop()
+        self._log("control_applied", "stop requested: at the end of this batch")
+
+    def action_stop_after_epoch(self) -> None:
+        if not self._steer("stop_after_epoch"):
+            self.control.stop_after_epoch()
+        self._log("control_applied", "stop requested: after this epoch")
+
+    def action_stop_trial(self) -> None:
+        """Stop only the highlighted trial; the run goes on with the others."""
+        trial = self._highlighted_training()
+        if trial is None:
+            self.notify("highlight a trial that is training to stop it alone", timeout=2)
+            return
+        if not self._steer("stop", trial=trial):
+            self.control.stop(trial=trial)
+        self._log("control_applied", f"stop requested for {trial}: the others go on")
+
+    def action_halve_lr(self) -> None:
+        trial = self._highlighted_training()
+        if not self._steer("scale_lr", 0.5, trial):
+            self.control.scale_learning_rate(0.5, trial=trial)
+
+    def action_checkpoint(self) -> None:
+        trial = self._highlighted_training()
+        if not self._steer("checkpoint", trial=trial):
+            self.control.checkpoint(trial=trial)
