@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from tuilab.cli.completion import complete_run, complete_scenario, complete_variant
 from tuilab.errors import TuilabError
 from tuilab.presentation.text import plain
 
@@ -18,7 +19,7 @@ app = typer.Typer(
     name="tuilab",
     help="A keyboard-driven terminal lab for training and comparing tf.keras models.",
     no_args_is_help=False,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 out = Console(highlight=False, soft_wrap=True)
@@ -29,9 +30,23 @@ SetOption = Annotated[
     typer.Option("--set", help="Override a key: --set fit.epochs=2 (value parsed as TOML)."),
 ]
 VariantOption = Annotated[
-    list[str] | None, typer.Option("--variant", "-v", help="Only this variant (repeatable).")
+    list[str] | None,
+    typer.Option(
+        "--variant",
+        "-v",
+        help="Only this variant (repeatable).",
+        autocompletion=complete_variant,
+    ),
 ]
-RunArgument = Annotated[str, typer.Argument(help="Run folder, <stem>/<stamp>, stamp or 'latest'.")]
+RunArgument = Annotated[
+    str,
+    typer.Argument(
+        help="Run folder, <stem>/<stamp>, stamp or 'latest'.", autocompletion=complete_run
+    ),
+]
+ScenarioArgument = Annotated[
+    Path, typer.Argument(help="Scenario file.", autocompletion=complete_scenario)
+]
 """A run as commands name it."""
 RunsDirOption = Annotated[
     Path | None,
@@ -73,18 +88,22 @@ def main_callback(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    scenarios: Annotated[
+        Path, typer.Option("--scenarios", help="Folder of scenario files the app lists.")
+    ] = Path("scenarios"),
+    runs: RunsDirOption = None,
 ) -> None:
     """Without a command, open the app on ./scenarios (pick, run, compare from the keyboard)."""
     if ctx.invoked_subcommand is None:
         from tuilab.app.launch import launch_app
 
-        raise typer.Exit(launch_app(Path("scenarios"), runs_dir(None)))
+        raise typer.Exit(launch_app(scenarios, runs_dir(runs)))
 
 
 def main() -> None:
     """Console-script entry point."""
     try:
-        app()
+        app(prog_name="tuilab")  # also as `python -m tuilab`: its completion variable is _TUILAB_
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from tuilab.cli.common import (
+    RunArgument,
     RunsDirOption,
     app,
     err,
@@ -18,6 +20,14 @@ from tuilab.cli.common import (
 )
 from tuilab.errors import TuilabError
 from tuilab.presentation.text import plain
+
+
+class ReportFormat(StrEnum):
+    """`tuilab report --format`: a fixed choice (the shell completes it)."""
+
+    md = "md"
+    csv = "csv"
+    json = "json"
 
 
 @app.command("runs")
@@ -70,7 +80,7 @@ def runs_command(
 
 @app.command()
 def show(
-    run: Annotated[str, typer.Argument(help="Run folder, <stem>/<stamp>, stamp or 'latest'.")],
+    run: RunArgument,
     app_: Annotated[bool, typer.Option("--app", help="Open it in the app's dashboard.")] = False,
     runs: RunsDirOption = None,
 ) -> None:
@@ -105,21 +115,21 @@ def compare(
 
 @app.command()
 def report(
-    run: Annotated[str, typer.Argument(help="Run folder, <stem>/<stamp>, stamp or 'latest'.")],
-    format_: Annotated[str, typer.Option("--format", help="md or csv.")] = "md",
+    run: RunArgument,
+    format_: Annotated[ReportFormat, typer.Option("--format", help="md, csv or json.")] = (
+        ReportFormat.md
+    ),
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")] = None,
     runs: RunsDirOption = None,
 ) -> None:
     """Write a run's results, scenario diff, learning-rate events and BatchNorm statistics."""
-    from tuilab.headless.report import csv_report, markdown_report, write_report
+    from tuilab.headless.report import csv_report, json_report, markdown_report, write_report
     from tuilab.runtime.run_folder import find_run
 
-    if format_ not in ("md", "csv"):
-        err.print(plain(f"--format must be md or csv, not {format_!r}", "red"))
-        raise typer.Exit(2)
+    writers = {ReportFormat.md: markdown_report, ReportFormat.csv: csv_report}
     try:
         folder = find_run(runs_dir(runs), run)
-        text = markdown_report(folder) if format_ == "md" else csv_report(folder)
+        text = writers.get(format_, json_report)(folder)
         if output:
             write_report(output, text)
             err.print(plain(f"wrote {output}"))

@@ -10,6 +10,7 @@ import typer
 from tuilab.cli.common import (
     RunArgument,
     RunsDirOption,
+    ScenarioArgument,
     SetOption,
     VariantOption,
     app,
@@ -19,6 +20,7 @@ from tuilab.cli.common import (
     report_error,
     runs_dir,
 )
+from tuilab.cli.completion import complete_scenario
 from tuilab.errors import TuilabError
 from tuilab.presentation.text import plain
 from tuilab.runtime.session import RunRequest
@@ -47,7 +49,10 @@ def _overrides(set_: list[str] | None, sweep: list[str] | None) -> list[str]:
 
 @app.command()
 def validate(
-    paths: Annotated[list[Path], typer.Argument(help="Scenario files or folders.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Scenario files or folders.", autocompletion=complete_scenario),
+    ],
     set_: SetOption = None,
     sweep: SweepOption = None,
 ) -> None:
@@ -59,7 +64,7 @@ def validate(
 
 @app.command()
 def summary(
-    scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
+    scenario: ScenarioArgument,
     variant: VariantOption = None,
     set_: SetOption = None,
     sweep: SweepOption = None,
@@ -99,7 +104,7 @@ def _train(request: RunRequest, headless: bool) -> None:
 
 @app.command()
 def run(
-    scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
+    scenario: ScenarioArgument,
     headless: HeadlessOption = False,
     json_: JsonOption = False,
     variant: VariantOption = None,

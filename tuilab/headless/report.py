@@ -1,4 +1,4 @@
-"""`tuilab report RUN --format md|csv`: a shareable report of one stored run.
+"""`tuilab report RUN --format md|csv|json`: a shareable report of one stored run.
 
 Every text cell goes through `clean` and Markdown cells escape `|`, so a stored name cannot
 break the table or carry control characters into a file someone will `cat`.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import statistics
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from tuilab.runtime.events import (
     LearningRateChanged,
     RunStarted,
     VariantStarted,
+    json_safe,
 )
 from tuilab.runtime.library import annotations
 from tuilab.runtime.results import ResultsBook
@@ -165,6 +167,41 @@ def csv_report(folder: RunFolder) -> str:
             ]
         )
     return buffer.getvalue()
+
+
+def json_report(folder: RunFolder) -> str:
+    """The report as JSON: the run, its results per trial and variant, the keys that differ,
+    learning-rate changes, early stops and BatchNorm statistics (first and last snapshot).
+
+    Numbers stay numbers (NaN and infinities as null); text is as stored (JSON escapes it)."""
+    stored = load_run(folder)
+    events, book = stored.events, stored.book
+    found = annotations(folder)
+    variants = folder.resolved().get("variants", {})
+    variants = variants if isinstance(variants, dict) else {}
+    first: dict[str, dict] = {}
+    last: dict[str, dict] = {}
+    for event in events:
+        if isinstance(event, VariantStarted) and event.batchnorm:
+            first[event.trial] = event.batchnorm
+        elif isinstance(event, BatchNormSnapshot):
+            last[event.trial] = {"epoch": event.epoch, "layers": event.layers}
+    document = {
+        "run": folder.run_id,
+        "scenario": book.scenario,
+        "status": stored.status,
+        "seconds": book.seconds,
+        "tags": found.tags,
+        "note": found.note,
+        "problems": [*stored.problems, *found.problems],
+        "results": book.to_dict(),
+        "differing_keys": differing_keys(list(variants.values())) if len(variants) > 1 else {},
+        "events": [
+            e.to_dict() for e in events if isinstance(e, LearningRateChanged | EarlyStopped)
+        ],
+        "batchnorm": {t: {"initial": first.get(t, {}), "final": last[t]} for t in last},
+    }
+    return json.dumps(json_safe(document), indent=2, default=str) + "\n"
 
 
 def write_report(path: Path, text: str) -> None:
