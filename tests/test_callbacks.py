@@ -101,8 +101,8 @@ def test_every_keras_callback_trains_or_is_refused_with_a_pinned_message(write_s
     history = (trials / "CSVLogger" / "keras-history.csv").read_text().splitlines()
     assert history[0].startswith("epoch") and len(history) == 2
     assert (trials / "ModelCheckpoint" / "best-01.keras").is_file()
-    assert list((trials / "TensorBoard" / "tensorboard" / "train").glob("events.out.tfevents.*"))
-    assert list((trials / "TensorBoard" / "tensorboard" / "validation").glob("events.out.*"))
+    assert list((trials / "TensorBoard" / "keras-tensorboard" / "train").glob("events.out.*"))
+    assert list((trials / "TensorBoard" / "keras-tensorboard" / "validation").glob("events.out.*"))
     assert not (trials / "BackupAndRestore" / "backup").exists()  # Keras removes it at the end
 
 
@@ -192,7 +192,7 @@ def test_paths_default_inside_the_trial_folder_and_verbose_only_where_it_exists(
     csv_logger, board, backup, checkpoint, early = callbacks
     root = folder.resolve()
     assert csv_logger.filename == str(root / "keras-history.csv")
-    assert board.log_dir == str(root / "tensorboard")
+    assert board.log_dir == str(root / "keras-tensorboard")
     assert backup.backup_dir == str(root / "backup")
     assert checkpoint.filepath == str(root / "checkpoints" / "best.keras")
     assert (root / "checkpoints").is_dir()

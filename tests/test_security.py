@@ -259,7 +259,7 @@ def test_no_connection_and_no_write_outside_the_run_folder_with_every_allowed_ca
     new = {p for p in tmp_path.rglob("*")} - before
     assert new and all(runs in p.parents or p == runs for p in new), sorted(new)
     trial = next((runs / "scenario").iterdir()) / "variants" / "default"
-    assert (trial / "keras-history.csv").is_file() and (trial / "tensorboard").is_dir()
+    assert (trial / "keras-history.csv").is_file() and (trial / "keras-tensorboard").is_dir()
     assert len(list((trial / "checkpoints").glob("e01-*.keras"))) == 1
 
 

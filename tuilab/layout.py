@@ -30,10 +30,20 @@ SUMMARY_JSON = "summary.json"
 BATCHNORM_JSONL = "batchnorm.jsonl"
 MODEL_KERAS = "model.keras"
 CHECKPOINT_PATTERN = "checkpoint-epoch{epoch:04d}.keras"
+TENSORBOARD_DIR = "tensorboard"
+"""TensorBoard event files of the trial (`runtime.tensorboard_log`): `train/`, `validation/`."""
 RESUME_DIR = "resume"
 """What makes a trial resumable after its last finished epoch (`runtime.training_state`)."""
 RESUME_STATE = "state.json"
 WORKER_JSON = "worker.json"
 """Where a trial trained when it ran as a Ray task: node, host and pid."""
-TRIAL_FILES = (HISTORY_CSV, SUMMARY_JSON, BATCHNORM_JSONL, MODEL_KERAS, RESUME_DIR, WORKER_JSON)
+TRIAL_FILES = (
+    HISTORY_CSV,
+    SUMMARY_JSON,
+    BATCHNORM_JSONL,
+    MODEL_KERAS,
+    RESUME_DIR,
+    WORKER_JSON,
+    TENSORBOARD_DIR,
+)
 """What tuilab itself writes in a trial's folder (callbacks may not write over them)."""

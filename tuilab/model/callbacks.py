@@ -8,7 +8,8 @@ Four callbacks write files. Their path argument is a relative path inside the tr
     ModelCheckpoint.filepath    required; ends in .keras (or .weights.h5 with
                                 save_weights_only); placeholders such as {epoch:02d} allowed
     BackupAndRestore.backup_dir default "backup" (a folder of its own: Keras deletes it at the end)
-    TensorBoard.log_dir         default "tensorboard"
+    TensorBoard.log_dir         default "keras-tensorboard" (tuilab writes its own
+                                "tensorboard/" for every trial: `runtime.tensorboard_log`)
 
 `tuilab validate` checks the form (`check_callbacks`); training resolves the paths in the
 trial folder (`make_callbacks`). A run that is not stored (`--no-store`, a worker that is not
@@ -61,7 +62,7 @@ PATHS = {
     "CSVLogger": PathArgument("filename", "keras-history.csv", folder=False),
     "ModelCheckpoint": PathArgument("filepath", None, folder=False),
     "BackupAndRestore": PathArgument("backup_dir", "backup", folder=True),
-    "TensorBoard": PathArgument("log_dir", "tensorboard", folder=True),
+    "TensorBoard": PathArgument("log_dir", "keras-tensorboard", folder=True),
 }
 
 

@@ -6,10 +6,13 @@ Nothing else in tuilab spells a file name of the store. Layout of
     run.json          status (running | finished | failed | stopped), pid, host, times
     heartbeat         touched every few seconds by the training process while it runs
     scenario.toml     the file as given;  resolved.json: every variant merged, overrides applied
+                      (a run recorded from a script: no scenario.toml, resolved.json says
+                      what its model, compile and fit said; run.json: "source": "script")
     events.jsonl      every event but transient progress, one JSON line each (append-only)
     results.json      per trial and per variant results (rewritten atomically)
     variants/<trial>/ history.csv, summary.json, batchnorm.jsonl, model.keras, checkpoints,
-                      resume/ (the last finished epoch's state, until the trial finishes)
+                      resume/ (the last finished epoch's state, until the trial finishes),
+                      tensorboard/ (TensorBoard event files: `tensorboard --logdir runs`)
     tags.txt, note.md the user's tags (one a line) and note (`runtime.library` writes them)
 
 Deleted runs wait in `runs/.trash/<stem>/<stamp>/` (with `trashed.json`) until purged.
@@ -211,6 +214,10 @@ class RunFolder:
     def model_file(self, trial: str) -> Path:
         """The trained model."""
         return self.trial(trial) / layout.MODEL_KERAS
+
+    def tensorboard_dir(self, trial: str) -> Path:
+        """The trial's TensorBoard event files (`train/`, `validation/`, its hyperparameters)."""
+        return self.trial(trial) / layout.TENSORBOARD_DIR
 
     def resume_dir(self, trial: str) -> Path:
         """The state of the trial's last finished epoch, kept until the trial finishes."""

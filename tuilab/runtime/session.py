@@ -142,7 +142,8 @@ def execute(
     Whatever happens (an internal error, the disk filling up, a signal that ends the runner
     early), the store ends marked with a final status, so no run is left `running`. A stored
     run also takes steering requests from other processes (`tuilab stop`, `tuilab lr`, an
-    attached app) through its `control/` folder, polled on a thread of its own.
+    attached app) through its `control/` folder, polled on a thread of its own, and writes
+    every trial's TensorBoard files (`tensorboard_log`) on another.
 
     Args:
         runner: A prepared `Runner`.
@@ -155,8 +156,10 @@ def execute(
 
     from tuilab.runtime.control_channel import ControlChannel
     from tuilab.runtime.events import ControlRefused, VariantStarted
+    from tuilab.runtime.tensorboard_log import TensorBoardLog
 
     store_errors: list[str] = []
+    board = TensorBoardLog(store.folder) if store is not None else None
     one_at_a_time = threading.Lock()  # the control thread's refusals and the training events
     current = {"trial": ""}
 
@@ -169,6 +172,8 @@ def execute(
             except RunStoreError as exc:  # disk full: stop the run, keep what is stored
                 store_errors.append(str(exc))
                 runner.control.stop()
+        if board is not None:  # queued only: written on a thread of its own, never fails
+            board.handle(event)
         deliver(event)
 
     def sink(event: Event) -> None:
@@ -197,6 +202,8 @@ def execute(
     finally:
         if channel is not None:
             channel.close()
+        if board is not None:
+            board.close()
         if store is not None and not store.finished:
             store.mark_ended("failed" if store_errors else "stopped", "; ".join(store_errors))
     if store_errors:
