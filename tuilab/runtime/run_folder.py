@@ -72,6 +72,11 @@ class RunMeta(BaseModel):
     """When the run was resumed, each time (ISO times)."""
     resumable: bool = True
     """False once the user stopped it for good (`tuilab resume` then refuses)."""
+    source: str = "scenario"
+    """What trained it: `scenario` (`tuilab run`) or `script` (a user's own Keras script that
+    recorded it through `tuilab.keras.TuilabCallback`: no `scenario.toml`, never resumed)."""
+    script: str = ""
+    """The script a `script` run was recorded from."""
 
 
 class _TrialDoc(BaseModel):
@@ -429,7 +434,8 @@ def list_runs(root: Path) -> list[RunInfo]:
 
 
 def find_run(root: Path, name: str, statuses: tuple[str, ...] = ()) -> RunFolder:
-    """Resolve a run given as a path, `<stem>/<stamp>`, a stamp, or `latest`/`<stem>` (newest).
+    """Resolve a run given as a path, `<stem>/<stamp>`, a stamp, or `latest`/`<stem>` (newest);
+    a path may also be a TensorBoard log directory (`tensorboard_read`).
 
     With `statuses`, `latest` and a stem mean the newest run in one of them when there is one
     (`tuilab stop latest` stops the newest *running* run), else the newest run.
@@ -437,9 +443,13 @@ def find_run(root: Path, name: str, statuses: tuple[str, ...] = ()) -> RunFolder
     Raises:
         RunStoreError: nothing matches.
     """
+    from tuilab.runtime.tensorboard_read import is_tensorboard_logdir
+
     for candidate in (Path(name), root / name):
         if candidate.is_dir() and RunFolder(candidate).looks_like_run():
             return RunFolder(candidate)
+        if candidate.is_dir() and is_tensorboard_logdir(candidate):
+            return RunFolder(candidate)  # a TensorBoard log directory, read as a run
     matches = [info for info in list_runs(root) if name in ("latest", info.stem, info.folder.name)]
     preferred = [info for info in matches if info.status in statuses]
     for info in preferred or matches:

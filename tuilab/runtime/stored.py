@@ -9,6 +9,7 @@ from tuilab.errors import RunStoreError
 from tuilab.runtime.events import Event
 from tuilab.runtime.results import ResultsBook
 from tuilab.runtime.run_folder import RunFolder
+from tuilab.runtime.tensorboard_read import is_tensorboard_logdir, read_tensorboard
 from tuilab.scenario.sweep_record import SweepInfo
 
 
@@ -29,12 +30,15 @@ class StoredRun:
 
 
 def load_run(folder: RunFolder | Path) -> StoredRun:
-    """Read a run's events and rebuild its results (right for killed runs too).
+    """Read a run's events and rebuild its results (right for killed runs too); a TensorBoard
+    log directory reads as a run of its scalars.
 
     Raises:
         RunStoreError: the folder has no readable `events.jsonl`.
     """
     folder = folder if isinstance(folder, RunFolder) else RunFolder(folder)
+    if not folder.looks_like_run() and is_tensorboard_logdir(folder.path):
+        return _tensorboard_run(folder)
     log = folder.read_events()
     problems = list(log.problems)
     book = ResultsBook()
@@ -48,6 +52,15 @@ def load_run(folder: RunFolder | Path) -> StoredRun:
     if book.status == "running":
         book.status = status
     return StoredRun(folder, log.events, book, book.status, problems)
+
+
+def _tensorboard_run(folder: RunFolder) -> StoredRun:
+    """A TensorBoard log directory as a finished run (its scalars; no layers, no test)."""
+    events = read_tensorboard(folder.path)
+    book = ResultsBook()
+    for event in events:
+        book.handle(event)
+    return StoredRun(folder, events, book, book.status)
 
 
 def stored_sweep(folder: RunFolder) -> SweepInfo | None:
