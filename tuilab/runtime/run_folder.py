@@ -448,8 +448,8 @@ def find_run(root: Path, name: str, statuses: tuple[str, ...] = ()) -> RunFolder
     for candidate in (Path(name), root / name):
         if candidate.is_dir() and RunFolder(candidate).looks_like_run():
             return RunFolder(candidate)
-        if candidate.is_dir() and is_tensorboard_logdir(candidate):
-            return RunFolder(candidate)  # a TensorBoard log directory, read as a run
+    if is_tensorboard_logdir(Path(name)):  # only as a path given: a stem is never walked
+        return RunFolder(Path(name))
     matches = [info for info in list_runs(root) if name in ("latest", info.stem, info.folder.name)]
     preferred = [info for info in matches if info.status in statuses]
     for info in preferred or matches:
