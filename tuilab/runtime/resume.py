@@ -30,10 +30,16 @@ def plan_resume(folder: RunFolder) -> ResumePlan:
     """Read a stored run and decide how it continues.
 
     Raises:
-        RunStoreError: the run is live, was stopped for good, is unreadable, or holds a
-            resume state that is not valid.
+        RunStoreError: the run is live, was stopped for good, was recorded from a script,
+            is unreadable, or holds a resume state that is not valid.
     """
     meta = folder.meta()
+    if meta.source == "script":
+        script = f" ({meta.script})" if meta.script else ""
+        raise RunStoreError(
+            f"{folder.run_id} was recorded from a script{script} through tuilab.keras, not "
+            "trained from a scenario: tuilab cannot resume it; run the script again"
+        )
     status = folder.status(meta)
     if status == "running":
         where = f"pid {meta.pid} on {meta.host}" if meta.pid else meta.host or "another process"

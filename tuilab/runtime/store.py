@@ -15,6 +15,7 @@ import re
 import shutil
 import socket
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -81,7 +82,27 @@ class RunStore:
         Raises:
             RunStoreError: the folder cannot be written or the disk is (nearly) full.
         """
-        parent = root / safe_name(scenario.stem)
+        return cls._create(root, scenario.stem, lambda store: store._write_start(scenario))
+
+    @classmethod
+    def create_for_script(
+        cls, root: Path, name: str, trial: str, resolved: dict[str, Any], script: str
+    ) -> RunStore:
+        """Make the folder of a run recorded from a user's own Keras script (`tuilab.keras`):
+        no `scenario.toml`, `resolved` (what its model, compile and fit said) as `resolved.json`,
+        and `"source": "script"` in `run.json` (`tuilab resume` refuses it).
+
+        Raises:
+            RunStoreError: the folder cannot be written or the disk is (nearly) full.
+        """
+        meta = {"scenario": name, "stem": safe_name(name), "variants": [trial], "source": "script"}
+        meta["script"] = script
+        return cls._create(root, name, lambda store: store._write_documents(resolved, meta))
+
+    @classmethod
+    def _create(cls, root: Path, stem: str, write_start: Callable[[RunStore], None]) -> RunStore:
+        """A new `<root>/<stem>/<stamp>/` folder, its first files written by `write_start`."""
+        parent = root / safe_name(stem)
         try:
             parent.mkdir(parents=True, exist_ok=True)
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -107,7 +128,7 @@ class RunStore:
             )
         store = cls(folder)
         try:
-            store._write_start(scenario)
+            write_start(store)
         except OSError as exc:
             store.close()
             raise RunStoreError(f"cannot write {folder}: {exc.strerror or exc}") from None
@@ -152,6 +173,25 @@ class RunStore:
         store._start_heartbeat()
         return store
 
+    @classmethod
+    def amend(cls, folder: Path) -> RunStore:
+        """Open an ended run to append events (its results rebuilt from them), `run.json` and
+        heartbeat untouched: a script's `evaluate` after its fit (`tuilab.keras`). Close it after.
+
+        Raises:
+            RunStoreError: the run cannot be read or written.
+        """
+        from tuilab.runtime.stored import load_run
+
+        try:
+            stored = load_run(RunFolder(folder))
+            store = cls(folder)
+        except OSError as exc:
+            raise RunStoreError(f"cannot write {folder}: {exc.strerror or exc}") from None
+        for event in stored.events:
+            store.book.handle(event)
+        return store
+
     def _write_start(self, scenario: Scenario) -> None:
         with contextlib.suppress(OSError):  # resolved.json below is the authoritative record
             shutil.copyfile(scenario.path, self.run.scenario_toml)
@@ -162,11 +202,15 @@ class RunStore:
         }
         if scenario.sweep is not None:
             resolved["sweep"] = scenario.sweep.to_document()
+        meta = {"scenario": scenario.name, "stem": scenario.stem}
+        meta["variants"] = list(scenario.variants)
+        self._write_documents(resolved, meta)
+
+    def _write_documents(self, resolved: dict[str, Any], meta: dict[str, Any]) -> None:
+        """`resolved.json`, `run.json` (`meta`, running in this process), `results.json`."""
         write_json_atomic(self.run.resolved_json, json_safe(resolved))
         self._meta = {
-            "scenario": scenario.name,
-            "stem": scenario.stem,
-            "variants": list(scenario.variants),
+            **meta,
             "status": "running",
             "pid": os.getpid(),
             "host": socket.gethostname(),
