@@ -8,8 +8,6 @@ Nothing else in tuilab spells a file name of the store. Layout of
     scenario.toml     the file as given;  resolved.json: every variant merged, overrides applied
                       (a run recorded from a script: no scenario.toml, resolved.json says
                       what its model, compile and fit said; run.json: "source": "script")
-                      (a run recorded from a script: no scenario.toml, resolved.json says
-                      what its model, compile and fit said; run.json: "source": "script")
     events.jsonl      every event but transient progress, one JSON line each (append-only)
     results.json      per trial and per variant results (rewritten atomically)
     variants/<trial>/ history.csv, summary.json, batchnorm.jsonl, model.keras, checkpoints,
@@ -74,11 +72,6 @@ class RunMeta(BaseModel):
     """When the run was resumed, each time (ISO times)."""
     resumable: bool = True
     """False once the user stopped it for good (`tuilab resume` then refuses)."""
-    source: str = "scenario"
-    """What trained it: `scenario` (`tuilab run`) or `script` (a user's own Keras script that
-    recorded it through `tuilab.keras.TuilabCallback`: no `scenario.toml`, never resumed)."""
-    script: str = ""
-    """The script a `script` run was recorded from."""
     source: str = "scenario"
     """What trained it: `scenario` (`tuilab run`) or `script` (a user's own Keras script that
     recorded it through `tuilab.keras.TuilabCallback`: no `scenario.toml`, never resumed)."""
