@@ -73,17 +73,27 @@ def _count(weights: list[Any]) -> int:
     return int(sum(np.prod(w.shape) for w in weights))
 
 
+def _output_shape(layer: Any) -> tuple[int | None, ...]:
+    """A layer's output shape; `()` when it has none (a layer of a subclassed model, never
+    called on symbolic inputs, or a layer with several outputs)."""
+    try:
+        shape = layer.output.shape
+    except (AttributeError, ValueError):
+        return ()
+    return tuple(None if d is None else int(d) for d in shape)
+
+
 def summarize(model: Any) -> ModelSummary:
-    """The Keras summary of a built model; totals equal `model.summary()`'s."""
+    """The Keras summary of a built model (Sequential, Functional or subclassed: the layers a
+    subclassed model tracks, their output shapes unknown); totals equal `model.summary()`'s."""
     rows = []
     for layer in model.layers:
-        shape = tuple(None if d is None else int(d) for d in layer.output.shape)
         rows.append(
             LayerRow(
                 layer.name,
                 type(layer).__name__,
-                shape,
-                int(layer.count_params()),
+                _output_shape(layer),
+                int(layer.count_params()) if layer.built else 0,
                 _count(layer.trainable_weights),
             )
         )
