@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 from tuilab.cli import app
 from tuilab.presentation.numbers import format_value
+from tuilab.runtime.run_folder import RunFolder
 
 FIXTURES = ROOT / "tests" / "fixtures"
 ENV_PATH = {"PYTHONPATH": str(ROOT)}
@@ -299,6 +300,7 @@ def test_tuilab_lr_and_stop_from_another_shell_steer_a_long_fit(tmp_path, keras,
     model = sequential(keras)
     recorder = TuilabCallback("long", runs_dir=tmp_path)
     outcomes: list[subprocess.CompletedProcess] = []
+    seen: list[str] = []
 
     def steer() -> None:
         deadline = time.monotonic() + 120
@@ -308,6 +310,7 @@ def test_tuilab_lr_and_stop_from_another_shell_steer_a_long_fit(tmp_path, keras,
             time.sleep(0.1)
         folder = recorder.run_folder
         run_id = f"{folder.parent.name}/{folder.name}"
+        seen.append(RunFolder(folder).info().status)  # its heartbeat says it trains
         for command in (["lr", run_id, "--scale", "0.5"], ["stop", run_id]):
             outcomes.append(
                 subprocess.run(
@@ -323,6 +326,7 @@ def test_tuilab_lr_and_stop_from_another_shell_steer_a_long_fit(tmp_path, keras,
     thread.start()
     history = model.fit(x, y, epochs=2000, batch_size=64, verbose=0, callbacks=[recorder])
     thread.join()
+    assert seen == ["running"]
     assert [o.returncode for o in outcomes] == [0, 0], [o.stderr for o in outcomes]
     assert len(history.history["loss"]) < 2000  # the fit stopped early
     folder = recorder.run_folder
@@ -333,6 +337,58 @@ def test_tuilab_lr_and_stop_from_another_shell_steer_a_long_fit(tmp_path, keras,
     assert any(e["event"] == "control_applied" and e["action"] == "stop" for e in events)
     assert events[-1] == {**events[-1], "event": "run_finished", "status": "stopped"}
     assert not (folder / "control").exists() or not list((folder / "control").iterdir())
+
+
+def test_early_stopping_is_recorded_and_a_callback_placed_before_it_is_told(
+    tmp_path, keras, digits, caplog
+):
+    from tuilab.keras import TuilabCallback
+
+    x, y = digits
+
+    def fit(first_ours: bool) -> TuilabCallback:
+        keras.utils.set_random_seed(0)
+        stopper = keras.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=100)
+        recorder = TuilabCallback("early", runs_dir=tmp_path)
+        order = [recorder, stopper] if first_ours else [stopper, recorder]
+        sequential(keras).fit(x, y, epochs=5, batch_size=128, verbose=0, callbacks=order)
+        return recorder
+
+    with caplog.at_level(logging.WARNING, logger="tuilab.keras"):
+        last = fit(first_ours=False)
+    assert not caplog.records
+    events = read_events(last.run_folder)
+    (stopped,) = [e for e in events if e["event"] == "early_stopped"]
+    assert (stopped["epoch"], stopped["best_epoch"], stopped["monitor"]) == (2, 1, "loss")
+    assert (
+        json.loads((last.run_folder / "results.json").read_text())["trials"]["early"][
+            "early_stopped_epoch"
+        ]
+        == 2
+    )
+    with caplog.at_level(logging.WARNING, logger="tuilab.keras"):
+        fit(first_ours=True)
+    (warning,) = caplog.records
+    assert "before EarlyStopping" in warning.getMessage() and "put it last" in warning.getMessage()
+
+
+def test_a_learning_rate_schedule_is_recorded_as_its_changes(tmp_path, keras, digits):
+    from tuilab.keras import TuilabCallback
+
+    x, y = digits
+    model = sequential(keras)
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.01, decay_steps=10, decay_rate=0.5)
+    model.compile(keras.optimizers.SGD(schedule), "sparse_categorical_crossentropy")
+    recorder = TuilabCallback("decay", runs_dir=tmp_path)
+    model.fit(x, y, epochs=2, batch_size=128, verbose=0, callbacks=[recorder])
+    events = read_events(recorder.run_folder)
+    changes = [e for e in events if e["event"] == "learning_rate_changed"]
+    assert [(e["epoch"], e["reason"]) for e in changes] == [(1, "schedule"), (2, "schedule")]
+    steps = -(-len(x) // 128)
+    assert changes[-1]["new"] == pytest.approx(0.01 * 0.5 ** (2 * steps / 10))
+    resolved = json.loads((recorder.run_folder / "resolved.json").read_text())
+    rate = resolved["variants"]["decay"]["compile"]["optimizer"]["learning_rate"]
+    assert rate["class_name"] == "ExponentialDecay"
 
 
 def test_an_unwritable_runs_folder_leaves_the_training_unchanged(tmp_path, keras, digits, caplog):

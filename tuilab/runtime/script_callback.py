@@ -82,7 +82,7 @@ class _TuilabCallback:
         self.config = dict(config or {})
         self._run: ScriptRun | None = None
         self._last: ScriptRun | None = None
-        self._warned = False
+        self._warned = self._advised = False
 
     @property
     def run_folder(self) -> Path | None:
@@ -124,7 +124,8 @@ class _TuilabCallback:
         context = FitContext.find(self, sys._getframe(1))
         self._run = self._guard(lambda: ScriptRun.begin(self, context, logs))
         late = [name for name in context.after(self) if name in ADVISED]
-        if self._run is not None and late:
+        if self._run is not None and late and not self._advised:
+            self._advised = True
             log.warning(
                 "tuilab: TuilabCallback comes before %s in callbacks=: their learning-rate "
                 "changes and early stops are recorded late or not at all; put it last",
