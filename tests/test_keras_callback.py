@@ -157,6 +157,29 @@ def test_a_plain_script_stores_the_events_history_and_test_metrics_of_its_fit(sc
     assert settings["config"] == {"width": 32}
 
 
+def test_a_script_run_writes_tensorboard_files_as_a_scenario_run_does(script_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
+
+    from tuilab.runtime.run_folder import RunFolder
+
+    _, output, folder = script_run
+    board = RunFolder(folder).tensorboard_dir("digits-script")
+    history = output["history"]
+    for part, prefix in (("train", ""), ("validation", "val_")):
+        events = EventAccumulator(str(board / part), size_guidance={"tensors": 0}).Reload()
+        for metric in ("loss", "accuracy"):
+            read = [
+                (e.step, float(tensor_util.make_ndarray(e.tensor_proto)))
+                for e in events.Tensors(f"epoch_{metric}")
+            ]
+            assert [step for step, _ in read] == [1, 2, 3]
+            assert [v for _, v in read] == pytest.approx(history[prefix + metric], rel=1e-6)
+    train = EventAccumulator(str(board / "train"), size_guidance={"tensors": 0}).Reload()
+    histograms = [t for t in train.Tags()["tensors"] if t.startswith("batchnorm/")]
+    assert len(histograms) == 4  # gamma, beta, moving mean and variance of its one BN layer
+
+
 def test_show_lists_its_epochs_and_test_accuracy_and_resume_refuses_it(script_run):
     runs, output, folder = script_run
     run_id = f"{folder.parent.name}/{folder.name}"

@@ -50,6 +50,7 @@ from tuilab.runtime.reporter import make_reporter
 from tuilab.runtime.run_folder import RunFolder
 from tuilab.runtime.script_settings import RATE_CHANGERS, FitContext, describe_fit
 from tuilab.runtime.store import RunStore
+from tuilab.runtime.tensorboard_log import TensorBoardLog
 
 log = logging.getLogger("tuilab.keras")
 WATCH_SECONDS = 0.5
@@ -75,6 +76,8 @@ class ScriptRun:
     def __init__(self, store: RunStore, trial: str, model: Any, context: FitContext) -> None:
         self.store = store
         self.folder = store.folder
+        self.board = TensorBoardLog(store.folder)
+        """The trial's TensorBoard files, as a scenario run writes them (`tensorboard_log`)."""
         self.trial = trial
         self.model = model
         self.control = RunControl()
@@ -275,6 +278,8 @@ class ScriptRun:
             self.problem = str(exc)
             self.store.mark_ended("failed", self.problem)
             self.warn(self.problem)
+            return
+        self.board.handle(event)  # queued only: written on its own thread, never fails
 
     def _refused(self, reason: str) -> None:
         self.record(ControlRefused(self.trial, reason))
@@ -300,6 +305,7 @@ class ScriptRun:
                 )
             self._write(RunFinished(status, seconds))
             self.store.mark_ended(status, reason)  # when a write failed; else already ended
+            self.board.close()
         if self._channel is not None:
             self._channel.close()
 
