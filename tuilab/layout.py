@@ -29,6 +29,8 @@ HISTORY_CSV = "history.csv"
 SUMMARY_JSON = "summary.json"
 BATCHNORM_JSONL = "batchnorm.jsonl"
 MODEL_KERAS = "model.keras"
+CONFUSION_JSON = "confusion.json"
+"""A classifier's confusion matrix, per-class metrics and mistakes on the test split."""
 CHECKPOINT_PATTERN = "checkpoint-epoch{epoch:04d}.keras"
 TENSORBOARD_DIR = "tensorboard"
 """TensorBoard event files of the trial (`runtime.tensorboard_log`): `train/`, `validation/`."""
@@ -42,6 +44,7 @@ TRIAL_FILES = (
     SUMMARY_JSON,
     BATCHNORM_JSONL,
     MODEL_KERAS,
+    CONFUSION_JSON,
     RESUME_DIR,
     WORKER_JSON,
     TENSORBOARD_DIR,

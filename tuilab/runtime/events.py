@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any, ClassVar, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from typing_extensions import TypedDict
 
 from tuilab.model.summary import ModelSummary
 
@@ -180,6 +181,63 @@ class VariantFinished(Event):
     learning_rate: float = 0.0
 
 
+class ConfusedPair(TypedDict):
+    """A true class the model took for another `count` times (class indices)."""
+
+    true: int
+    predicted: int
+    count: int
+
+
+class Mistake(TypedDict):
+    """One misclassified test sample: its index in the test split, its classes, the
+    predicted class's probability."""
+
+    index: int
+    true: int
+    predicted: int
+    confidence: float
+
+
+@dataclass(frozen=True)
+class ClassificationReport(Event):
+    """Where a classifier goes wrong on the test split (emitted before `VariantFinished`).
+
+    `matrix[i][j]` counts test samples of class i predicted as j; the per-class lists follow
+    `labels`; `misclassified` holds the most confident mistakes (of `misclassified_total`).
+    """
+
+    kind: ClassVar[str] = "classification_report"
+    trial: str
+    labels: list[str]
+    matrix: list[list[int]]
+    precision: list[float]
+    recall: list[float]
+    f1: list[float]
+    support: list[int]
+    accuracy: float = 0.0
+    confused_pairs: list[ConfusedPair] = field(default_factory=list)
+    misclassified: list[Mistake] = field(default_factory=list)
+    misclassified_total: int = 0
+    split: str = "test"
+    seconds: float = 0.0
+    """What the prediction pass and the metrics took."""
+
+    def problem(self) -> str | None:
+        """Why the report is inconsistent (a matrix that is not labels × labels...), or None."""
+        size = len(self.labels)
+        if len(self.matrix) != size or any(len(row) != size for row in self.matrix):
+            return f"matrix: expected {size}×{size} counts"
+        lists = (self.precision, self.recall, self.f1, self.support)
+        if any(len(values) != size for values in lists):
+            return f"precision, recall, f1 and support need {size} values each"
+        indices = [p[k] for p in self.confused_pairs for k in ("true", "predicted")]
+        indices += [m[k] for m in self.misclassified for k in ("true", "predicted")]
+        if any(not 0 <= i < size for i in indices):
+            return f"a class index outside 0..{size - 1}"
+        return None
+
+
 @dataclass(frozen=True)
 class VariantFailed(Event):
     """A trial could not finish: NaN loss, an exception, out of memory."""
@@ -250,6 +308,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         BatchNormSnapshot,
         ControlApplied,
         ControlRefused,
+        ClassificationReport,
         VariantFinished,
         VariantFailed,
         RunFinished,
@@ -309,6 +368,9 @@ def event_from_dict(data: Any) -> Event:
             ModelSummary.from_dict(event.summary)
         except ValueError as exc:
             raise EventFormatError(f"{kind}: summary: {_first_error(exc)}") from None
+    problem = event.problem() if isinstance(event, ClassificationReport) else None
+    if problem:
+        raise EventFormatError(f"{kind}: {problem}")
     return event
 
 

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tuilab.runtime.events import (
+    ClassificationReport,
     EarlyStopped,
     EpochEnded,
     Event,
@@ -70,6 +71,8 @@ class ResultsBook:
         self.trials: dict[str, TrialResult] = {}
         self.seconds = 0.0
         self._epochs: dict[str, list[EpochEnded]] = {}
+        self.reports: dict[str, ClassificationReport] = {}
+        """Each classifier trial's confusion report on the test split (not in results.json)."""
 
     def handle(self, event: Event) -> None:
         """Update from one event."""
@@ -80,8 +83,12 @@ class ResultsBook:
         elif isinstance(event, VariantStarted):
             self.trials[event.trial] = TrialResult(event.trial, event.variant, event.repeat)
             self._epochs[event.trial] = []
+            self.reports.pop(event.trial, None)
         elif isinstance(event, VariantResumed):
             self._resume(event)
+            self.reports.pop(event.trial, None)
+        elif isinstance(event, ClassificationReport):
+            self.reports[event.trial] = event
         elif isinstance(event, EpochEnded) and event.trial in self.trials:
             self.trials[event.trial].observe_epoch(event)
             self._epochs.setdefault(event.trial, []).append(event)

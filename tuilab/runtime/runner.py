@@ -12,10 +12,12 @@ from typing import Any
 
 from tuilab.backend import device_description, import_keras, learning_rate_of
 from tuilab.data import PreparedData, load_data
+from tuilab.data.class_names import class_names
 from tuilab.errors import TuilabError
 from tuilab.model.builder import BuildError, build_model
 from tuilab.model.compile import check_metrics, make_callbacks, make_loss, make_optimizer
 from tuilab.model.summary import batchnorm_state, summarize
+from tuilab.runtime.confusion import classification_report
 from tuilab.runtime.control import RunControl
 from tuilab.runtime.distribute import make_strategy, strategy_name
 from tuilab.runtime.events import (
@@ -338,6 +340,12 @@ class Runner:
                 return_dict=True,
             )
             test = {k: float(v) for k, v in values.items()}
+            labels = class_names(trial.config.data.dataset, data.classes)
+            report = classification_report(
+                trial.name, model, data.x_test, data.y_test, labels, trial.config.fit.batch_size
+            )
+            if report is not None:
+                self.sink(report)
         if self.artifacts is not None and trial.config.run.save_model:
             path = RunFolder(self.artifacts).model_file(trial.name)
             path.parent.mkdir(parents=True, exist_ok=True)

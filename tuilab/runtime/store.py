@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from tuilab.errors import RunStoreError
+from tuilab.layout import CONFUSION_JSON
 from tuilab.runtime.events import (
     BatchNormSnapshot,
+    ClassificationReport,
     EpochEnded,
     Event,
     RunFinished,
@@ -274,6 +276,8 @@ class RunStore:
                 self.run.batchnorm_jsonl(folder.name),
                 {"epoch": event.epoch, "layers": event.layers},
             )
+        elif isinstance(event, ClassificationReport):
+            write_json_atomic(self.trial_folder(event.trial) / CONFUSION_JSON, event.to_dict())
         elif isinstance(event, VariantFinished | VariantFailed):
             self._close_history(event.trial)
             write_json_atomic(self.run.results_json, json_safe(self.book.to_dict()))
@@ -285,6 +289,7 @@ class RunStore:
         """Keep only the history and BatchNorm lines up to `epoch` (None: none) of a trial."""
         name = self.trial_folder(trial).name
         self._close_history(trial)
+        (self.run.trial(name) / CONFUSION_JSON).unlink(missing_ok=True)  # reported again
         history = self.run.history_csv(name)
         if history.exists():
             rows = _read_csv(history)
