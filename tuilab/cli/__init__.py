@@ -8,6 +8,7 @@ module below registers its commands on the one Typer `app`, in the order `--help
 from tuilab.cli.common import app, main
 from tuilab.cli import training  # noqa: F401  (validate, summary, run, attach, resume)
 from tuilab.cli import stored  # noqa: F401  (runs, show, compare, report)
+from tuilab.cli import plot  # noqa: F401  (plot)
 from tuilab.cli import steering  # noqa: F401  (stop, lr, checkpoint)
 from tuilab.cli import library  # noqa: F401  (tag, note, delete, restore, purge)
 from tuilab.cli import sweeps  # noqa: F401  (sweep)

@@ -1,0 +1,238 @@
+"""matplotlib figures of curves: the notebooks' comparison plot as a file to share.
+
+matplotlib is the optional `plot` extra: it is imported inside the functions here, never at
+import time, and `require_matplotlib` says how to install it. Figures are drawn on the Agg
+canvas (no display, no pyplot state). As in the terminal charts, each trial is one colour
+(training solid, validation dashed) and the repeats of one variant *within one run* become a
+mean line with a ± std band.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tuilab.errors import UsageError
+from tuilab.presentation.text import clean
+from tuilab.runtime.curves import Curve
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+FORMATS = ("png", "svg", "pdf")
+"""The figure formats `tuilab plot` writes, chosen by the output file's suffix."""
+INSTALL_HINT = 'pip install "tuilab[plot]"'
+DEFAULT_SIZE = (8.0, 5.0)
+"""Width and height in inches."""
+DPI = 100
+"""Pixels per inch of a PNG: an 8x5 figure is 800x500 pixels."""
+TRAIN_STYLE, VAL_STYLE = "-", "--"
+
+
+@dataclass
+class Line:
+    """One split of one trial (or the mean of a variant's repeats) to draw."""
+
+    label: str
+    color: int
+    style: str
+    xs: list[int]
+    ys: list[float]
+    stds: list[float] | None = None
+
+
+def have_matplotlib() -> bool:
+    """True when the `plot` extra (matplotlib) is installed."""
+    try:
+        return importlib.util.find_spec("matplotlib") is not None
+    except (ImportError, ValueError):  # a broken or blocked install counts as missing
+        return False
+
+
+def require_matplotlib() -> None:
+    """Raises:
+    UsageError: matplotlib is not installed (naming the extra to install)."""
+    if not have_matplotlib():
+        raise UsageError(f"figures need matplotlib, the plot extra: {INSTALL_HINT}")
+
+
+def figure_format(path: Path) -> str:
+    """`curves.png` -> `png`.
+
+    Raises:
+        UsageError: the suffix is not one of `FORMATS`.
+    """
+    suffix = path.suffix.lower().removeprefix(".")
+    if suffix not in FORMATS:
+        raise UsageError(
+            f"cannot tell the figure format of {clean(path)}: "
+            f"end the file name in {', '.join('.' + f for f in FORMATS)}"
+        )
+    return suffix
+
+
+def parse_size(text: str | None) -> tuple[float, float]:
+    """`8x5` -> (8.0, 5.0) inches; None -> `DEFAULT_SIZE`.
+
+    Raises:
+        UsageError: not two positive numbers joined by `x`, or larger than 100 inches.
+    """
+    if text is None:
+        return DEFAULT_SIZE
+    width, sep, height = text.lower().partition("x")
+    try:
+        size = (float(width), float(height))
+    except ValueError:
+        size = (0.0, 0.0)
+    if not sep or not all(0 < v <= 100 and math.isfinite(v) for v in size):
+        raise UsageError(f"--size {clean(text)}: give width x height in inches, e.g. 8x5")
+    return size
+
+
+def _label(text: str) -> str:
+    """Stored text as a legend label: no control characters, no mathtext, not hidden by `_`."""
+    label = clean(text, limit=60).replace("$", r"\$")
+    return f" {label}" if label.startswith("_") else label
+
+
+def _points(curve: Curve, name: str) -> tuple[list[int], list[float]]:
+    pairs = zip(curve.epochs, curve.values.get(name, []), strict=False)
+    kept = [(e, v) for e, v in pairs if isinstance(v, int | float) and math.isfinite(v)]
+    return [p[0] for p in kept], [p[1] for p in kept]
+
+
+def _mean_std(curves: list[Curve], name: str) -> tuple[list[int], list[float], list[float]]:
+    by_epoch: dict[int, list[float]] = {}
+    for curve in curves:
+        for epoch, value in zip(*_points(curve, name), strict=True):
+            by_epoch.setdefault(epoch, []).append(value)
+    epochs = sorted(by_epoch)
+    return (
+        epochs,
+        [statistics.fmean(by_epoch[e]) for e in epochs],
+        [statistics.pstdev(by_epoch[e]) for e in epochs],
+    )
+
+
+def curve_lines(curves: dict[str, Curve], metric: str) -> list[Line]:
+    """The lines of `metric`: per trial (or per variant with repeats), training then validation.
+
+    `curves` maps a label to its curve; repeats are pooled only within one run."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for label, curve in curves.items():
+        groups.setdefault((curve.run, curve.variant), []).append(label)
+    many_runs = len({run for run, _ in groups}) > 1
+    lines: list[Line] = []
+    for color, ((run, variant), labels) in enumerate(groups.items()):
+        for name, style, suffix in (
+            (metric, TRAIN_STYLE, ""),
+            (f"val_{metric}", VAL_STYLE, " val"),
+        ):
+            if len(labels) == 1:
+                xs, ys = _points(curves[labels[0]], name)
+                lines.append(Line(_label(labels[0] + suffix), color, style, xs, ys))
+                continue
+            xs, means, stds = _mean_std([curves[label] for label in labels], name)
+            where = f"{Path(run).name}:" if many_runs else ""
+            text = f"{where}{variant}{suffix} (mean ± std, n={len(labels)})"
+            lines.append(Line(_label(text), color, style, xs, means, stds))
+    return [line for line in lines if line.xs]
+
+
+def curves_figure(
+    curves: dict[str, Curve],
+    metric: str,
+    title: str = "",
+    size: tuple[float, float] = DEFAULT_SIZE,
+) -> Figure:
+    """A figure of `metric` per epoch for each curve, with legend, title and axis labels.
+
+    Raises:
+        UsageError: matplotlib is missing, or no curve logged `metric` (the logged ones named).
+    """
+    require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    lines = curve_lines(curves, metric)
+    if not lines:
+        logged = sorted({n.removeprefix("val_") for c in curves.values() for n in c.values})
+        raise UsageError(
+            f"no trial logged {clean(metric)!r} (logged: {', '.join(logged) or 'nothing'})"
+        )
+    figure = Figure(figsize=size, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    palette = [f"C{i % 10}" for i in range(max(line.color for line in lines) + 1)]
+    for line in lines:
+        color = palette[line.color]
+        marker = "o" if len(line.xs) < 30 else None
+        axes.plot(line.xs, line.ys, line.style, color=color, marker=marker, ms=3, label=line.label)
+        if line.stds is not None:
+            low = [m - s for m, s in zip(line.ys, line.stds, strict=True)]
+            high = [m + s for m, s in zip(line.ys, line.stds, strict=True)]
+            axes.fill_between(line.xs, low, high, color=color, alpha=0.15, linewidth=0)
+    values = [v for line in lines for v in line.ys]
+    if metric == "learning_rate" and min(values) > 0 and max(values) / min(values) > 10:
+        axes.set_yscale("log")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("epoch")
+    axes.set_ylabel(_label(metric))
+    axes.set_title(_label(title or metric).strip())
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize="small", ncols=2 if len(lines) > 8 else 1)
+    return figure
+
+
+def figure_bytes(figure: Figure, fmt: str) -> bytes:
+    """The figure as a PNG, SVG or PDF file's bytes (a PNG is size × `DPI` pixels)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=fmt, dpi=DPI, metadata=_metadata(fmt))
+    return buffer.getvalue()
+
+
+def _metadata(fmt: str) -> dict[str, str | None]:
+    """Reproducible files: no creation dates in SVG or PDF."""
+    if fmt == "svg":
+        return {"Date": None}
+    if fmt == "pdf":
+        return {"CreationDate": None}
+    return {}
+
+
+def save_figure(figure: Figure, path: Path) -> None:
+    """Write the figure in the format its suffix names.
+
+    Raises:
+        UsageError: an unknown suffix, or the file cannot be written (with the reason).
+    """
+    data = figure_bytes(figure, figure_format(path))
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise UsageError(f"cannot write {clean(path)}: {exc.strerror or exc}") from None
+
+
+def stored_figure(
+    runs: list[tuple[Path, str | None]], metric: str, size: tuple[float, float] = DEFAULT_SIZE
+) -> Figure:
+    """The comparison figure of chosen trials of stored runs (`(run folder, variant or None)`).
+
+    Raises:
+        UsageError: matplotlib is missing, or no chosen trial logged `metric`.
+        RunStoreError: a run cannot be read, or a named variant is not in it.
+    """
+    require_matplotlib()
+    from tuilab.runtime.compare import select
+
+    selections = select(runs)
+    names = list(dict.fromkeys(f"{s.run.parent.name}/{s.run.name}" for s in selections))
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    curves = {s.label: s.curve for s in selections}
+    return curves_figure(curves, metric, f"{metric}: {shown}", size)
