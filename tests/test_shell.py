@@ -56,7 +56,7 @@ def test_completion_offers_commands_scenarios_variants_runs_and_formats() -> Non
     assert complete("tuilab summary scenarios/digits_quick.toml -v a") == ["adam", "adam_bn"]
     assert complete(f"tuilab show --runs-dir {RUNS} ") == ["latest", "quick/20260101-120000"]
     assert complete("tuilab show q", TUILAB_RUNS=str(RUNS)) == ["quick/20260101-120000"]
-    assert complete("tuilab report x --format ") == ["md", "csv", "json"]
+    assert complete("tuilab report x --format ") == ["md", "csv", "json", "html"]
 
 
 def test_the_install_and_show_completion_options_exist() -> None:

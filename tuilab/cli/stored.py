@@ -28,6 +28,7 @@ class ReportFormat(StrEnum):
     md = "md"
     csv = "csv"
     json = "json"
+    html = "html"
 
 
 @app.command("runs")
@@ -116,23 +117,40 @@ def compare(
 @app.command()
 def report(
     run: RunArgument,
-    format_: Annotated[ReportFormat, typer.Option("--format", help="md, csv or json.")] = (
-        ReportFormat.md
-    ),
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")] = None,
+    format_: Annotated[
+        ReportFormat, typer.Option("--format", help="md, csv, json or html (one page, figures in).")
+    ] = ReportFormat.md,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="File to write (md: the figures go beside it)."),
+    ] = None,
     runs: RunsDirOption = None,
 ) -> None:
     """Write a run's results, scenario diff, learning-rate events and BatchNorm statistics."""
-    from tuilab.headless.report import csv_report, json_report, markdown_report, write_report
+    from tuilab.headless.report import (
+        csv_report,
+        figure_files,
+        json_report,
+        markdown_report,
+        write_report,
+    )
+    from tuilab.headless.report_html import html_report
     from tuilab.runtime.run_folder import find_run
 
-    writers = {ReportFormat.md: markdown_report, ReportFormat.csv: csv_report}
+    writers = {ReportFormat.csv: csv_report, ReportFormat.html: html_report}
+    figures: dict[str, str] = {}
     try:
         folder = find_run(runs_dir(runs), run)
-        text = writers.get(format_, json_report)(folder)
+        if format_ is ReportFormat.md:
+            figures = figure_files(folder, output) if output and not output.is_dir() else {}
+            text = markdown_report(folder, figures)
+        else:
+            text = writers.get(format_, json_report)(folder)
         if output:
             write_report(output, text)
             err.print(plain(f"wrote {output}"))
+            for name in figures.values():
+                err.print(plain(f"wrote {output.with_name(name)}"))
         else:
             sys.stdout.write(text)
     except TuilabError as exc:

@@ -11,6 +11,7 @@ import io
 import json
 import statistics
 from pathlib import Path
+from urllib.parse import quote
 
 from tuilab.errors import RunStoreError
 from tuilab.presentation.columns import RESULT_COLUMNS, column, sort_rows, trial_rows
@@ -18,6 +19,7 @@ from tuilab.presentation.describe import describe
 from tuilab.presentation.numbers import format_value
 from tuilab.presentation.text import clean
 from tuilab.runtime.compare import differing_keys
+from tuilab.runtime.curves import CurveBook
 from tuilab.runtime.events import (
     BatchNormSnapshot,
     EarlyStopped,
@@ -51,7 +53,11 @@ def _stat(values: list[float]) -> str:
     return f"mean {format_value(mean)} [{format_value(min(values))}, {format_value(max(values))}]"
 
 
-def _batchnorm_section(events: list[Event]) -> list[str]:
+BATCHNORM_HEADER = ["Layer", "Variable", "Channels", "Initial", "Final"]
+
+
+def batchnorm_rows(events: list[Event]) -> dict[str, list[list[str]]]:
+    """trial -> `BATCHNORM_HEADER` rows: each variable's initial and last statistics."""
     first: dict[str, dict] = {}
     last: dict[str, dict] = {}
     for event in events:
@@ -59,20 +65,28 @@ def _batchnorm_section(events: list[Event]) -> list[str]:
             first[event.trial] = event.batchnorm
         elif isinstance(event, BatchNormSnapshot):
             last[event.trial] = event.layers
-    lines = []
+    tables: dict[str, list[list[str]]] = {}
     for trial, layers in last.items():
-        lines.append(f"### {trial}")
-        rows = []
+        rows = tables.setdefault(trial, [])
         for layer, values in layers.items():
             for name, now in values.items():
                 before = first.get(trial, {}).get(layer, {}).get(name, [])
                 rows.append([layer, name, str(len(now)), _stat(before), _stat(now)])
-        lines.append(_md_table(["Layer", "Variable", "Channels", "Initial", "Final"], rows))
+    return tables
+
+
+def _batchnorm_section(events: list[Event]) -> list[str]:
+    lines = []
+    for trial, rows in batchnorm_rows(events).items():
+        lines.append(f"### {md_cell(trial)}")
+        lines.append(_md_table(BATCHNORM_HEADER, rows))
     return lines or ["No BatchNormalization layers."]
 
 
-def markdown_report(folder: RunFolder) -> str:
-    """The report as Markdown (a corrupt run's readable part, with the problems listed)."""
+def markdown_report(folder: RunFolder, figures: dict[str, str] | None = None) -> str:
+    """The report as Markdown (a corrupt run's readable part, with the problems listed).
+
+    `figures` maps a metric to the file name of its figure, linked under "Curves"."""
     stored = load_run(folder)
     events, book = stored.events, stored.book
     started = next((e for e in events if isinstance(e, RunStarted)), None)
@@ -115,6 +129,9 @@ def markdown_report(folder: RunFolder) -> str:
         )
     else:
         lines.append("Only one variant, or none differ.")
+    if figures:
+        lines += ["", "## Curves", ""]
+        lines += [f"![{md_cell(m)} per epoch]({quote(name)})" for m, name in figures.items()]
     notable = [e for e in events if isinstance(e, LearningRateChanged | EarlyStopped)]
     lines += ["", "## Learning-rate changes and early stops", ""]
     lines += [f"- {describe(e)}" for e in notable] or ["None."]
@@ -218,3 +235,27 @@ def write_report(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise RunStoreError(f"cannot write {clean(path)}: {exc.strerror or exc}") from None
+
+
+def figure_files(folder: RunFolder, report: Path) -> dict[str, str]:
+    """Write the run's curve figures next to a Markdown report (`report-accuracy.png`, ...);
+    metric -> file name, to link from it. Nothing is written when matplotlib is missing.
+
+    Raises:
+        UsageError: a figure file cannot be written.
+    """
+    from tuilab.presentation.figures import have_matplotlib, report_figures, save_figure
+
+    if not have_matplotlib():
+        return {}
+    stored = load_run(folder)
+    curves = CurveBook()
+    for event in stored.events:
+        curves.handle(event)
+    names = {}
+    title = clean(stored.book.scenario or folder.run_id)
+    for metric, figure in report_figures(curves.curves, title).items():
+        path = report.with_name(f"{report.stem}-{metric}.png")
+        save_figure(figure, path)
+        names[metric] = path.name
+    return names

@@ -236,3 +236,19 @@ def stored_figure(
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     curves = {s.label: s.curve for s in selections}
     return curves_figure(curves, metric, f"{metric}: {shown}", size)
+
+
+REPORT_METRICS = ("accuracy", "loss")
+"""The figures a report shows, when the run logged them."""
+
+
+def report_figures(
+    curves: dict[str, Curve], title: str, size: tuple[float, float] = DEFAULT_SIZE
+) -> dict[str, Figure]:
+    """metric -> figure for each of `REPORT_METRICS` the curves logged (matplotlib needed)."""
+    logged = {n.removeprefix("val_") for c in curves.values() for n in c.values}
+    return {
+        metric: curves_figure(curves, metric, f"{title}: {metric}", size)
+        for metric in REPORT_METRICS
+        if metric in logged
+    }
