@@ -13,6 +13,7 @@ from tuilab.cli import steering  # noqa: F401  (stop, lr, checkpoint)
 from tuilab.cli import library  # noqa: F401  (tag, note, delete, restore, purge)
 from tuilab.cli import sweeps  # noqa: F401  (sweep)
 from tuilab.cli import serve  # noqa: F401  (serve)
+from tuilab.cli import data  # noqa: F401  (data)
 # isort: on
 
 __all__ = ["app", "main"]

@@ -1,0 +1,193 @@
+"""Terminal pictures of a dataset: sample grids (half-block pixels or ASCII) and its tables.
+
+Samples are drawn *after* preprocessing on a fixed scale, so a wrong normalisation shows:
+values in 0..1 are grey levels, values above 1 turn red, values below 0 turn blue (ASCII:
+`!` above 1, `~` below 0). Colour images (CIFAR-10) clip each channel to 0..1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from tuilab.data.inspect import DataView, Sample, SplitView, ValueStats
+from tuilab.presentation.text import plain
+
+RAMP = " .:-=+*#%@"
+"""ASCII shades from 0 (blank) to 1 (`@`)."""
+MIN_COLUMNS = 6
+"""Narrowest tile before the grid wraps its classes onto more rows."""
+MAX_COLUMNS = 16
+LEGEND = "grey 0..1, red >1, blue <0"
+ASCII_LEGEND = "' ' 0 to '@' 1, '!' >1, '~' <0"
+
+
+def grid_layout(width: int, tiles: int, native: int) -> tuple[int, int]:
+    """(tiles per row, columns per tile) so that rows of tiles fit `width` columns.
+
+    All tiles on one row when each can be at least `MIN_COLUMNS` (or `native`) wide, else
+    half as many per row, and so on; a tile is never wider than twice the image.
+    """
+    per_row = max(tiles, 1)
+    smallest = min(native, MIN_COLUMNS)
+    while per_row > 1 and width // per_row - 1 < smallest:
+        per_row = math.ceil(per_row / 2)
+    columns = max(2, min(width // per_row - 1, 2 * native, MAX_COLUMNS))
+    return per_row, columns
+
+
+def resize(image: np.ndarray, columns: int, rows: int) -> np.ndarray:
+    """`image` (H, W, C floats) resampled to (rows, columns, C): box average down, nearest up."""
+    from PIL import Image
+
+    width = image.shape[1]
+    method = Image.Resampling.BOX if columns < width else Image.Resampling.NEAREST
+    channels = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(image[..., c], dtype=np.float32), mode="F").resize(
+                (columns, rows), method
+            )
+        )
+        for c in range(image.shape[2])
+    ]
+    return np.stack(channels, axis=-1)
+
+
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """Preprocessed values (H, W, C) to uint8 RGB: grey 0..1, red above 1, blue below 0."""
+    if image.shape[-1] == 3:
+        return (np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+    v = image[..., 0].astype(np.float32)
+    grey = np.clip(v, 0.0, 1.0) * 255
+    over = np.clip(v - 1.0, 0.0, 1.0)
+    under = np.clip(-v, 0.0, 1.0)
+    r = np.where(v > 1, 255.0, grey)
+    g = np.where(v > 1, 255.0 * (1 - over) * 0.6, np.where(v < 0, 40 * under, grey))
+    b = np.where(v > 1, 255.0 * (1 - over) * 0.6, np.where(v < 0, 90 + 165 * under, grey))
+    return np.stack([r, g, b], axis=-1).astype(np.uint8)
+
+
+def pixel_tile(sample: Sample, columns: int) -> RenderableType:
+    """One sample as half-block pixels (two pixel rows a line), `columns` wide."""
+    from PIL import Image
+    from rich_pixels import Pixels
+
+    height, width = sample.image.shape[:2]
+    rows = max(2, round(columns * height / width / 2) * 2)
+    rgb = to_rgb(resize(sample.image, columns, rows))
+    return Pixels.from_image(Image.fromarray(rgb, mode="RGB"))
+
+
+def ascii_tile(sample: Sample, columns: int) -> Text:
+    """One sample in ASCII shades (one character a pixel, a line per two pixel rows)."""
+    height, width = sample.image.shape[:2]
+    rows = max(1, round(columns * height / width / 2))
+    values = resize(sample.image, columns, rows).mean(axis=-1)
+    lines = []
+    for row in values:
+        chars = []
+        for v in row:
+            if v > 1.0 + 1e-6:
+                chars.append("!")
+            elif v < -1e-6:
+                chars.append("~")
+            else:
+                chars.append(RAMP[min(int(v * len(RAMP)), len(RAMP) - 1)])
+        lines.append("".join(chars))
+    return Text("\n".join(lines), no_wrap=True)
+
+
+def samples_grid(samples: tuple[Sample, ...], width: int, *, color: bool = True) -> Table:
+    """A grid of labelled samples fitting `width` columns; `color=False`: ASCII shading."""
+    native = samples[0].image.shape[1] if samples else 8
+    labels = list(dict.fromkeys(s.label for s in samples))
+    per_class = max((sum(s.label == label for s in samples) for label in labels), default=1)
+    per_row, columns = grid_layout(width, len(labels), native)
+    grid = Table.grid(padding=(0, 1))
+    for _ in range(per_row):
+        grid.add_column(width=columns, no_wrap=True)
+    for start in range(0, len(labels), per_row):
+        chunk = labels[start : start + per_row]
+        for k in range(per_class):
+            cells: list[RenderableType] = []
+            for label in chunk:
+                mine = [s for s in samples if s.label == label]
+                if k >= len(mine):
+                    cells.append("")
+                    continue
+                sample = mine[k]
+                tile = pixel_tile(sample, columns) if color else ascii_tile(sample, columns)
+                name = Text(sample.name[:columns], style="bold" if color else "", no_wrap=True)
+                cells.append(Group(tile, name))
+            grid.add_row(*cells)
+    return grid
+
+
+def _number(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(n) for n in shape) + ")"
+
+
+def values_table(view: DataView) -> Table:
+    """Shapes, dtypes and value ranges of each split, before and after preprocessing."""
+    table = Table(title="values", title_justify="left", box=None, padding=(0, 1))
+    for name in ("split", "shape", "dtype", "min", "max", "mean", "std"):
+        table.add_column(name, justify="left" if name in ("split", "shape", "dtype") else "right")
+
+    def row(label: str, split: SplitView) -> None:
+        v: ValueStats = split.values
+        table.add_row(
+            label,
+            _shape(split.shape),
+            split.dtype,
+            *(_number(x) for x in (v.min, v.max, v.mean, v.std)),
+        )
+
+    for split in view.raw:
+        row(f"{split.name} (raw)", split)
+    for split in view.splits:
+        row(split.name, split)
+    return table
+
+
+def balance_table(view: DataView) -> Table:
+    """Images per class in each split, with each split's total."""
+    table = Table(title="class balance", title_justify="left", box=None, padding=(0, 1))
+    table.add_column("class")
+    for split in view.splits:
+        table.add_column(split.name, justify="right")
+    for label, name in enumerate(view.classes):
+        table.add_row(
+            f"{label} {name}" if name != str(label) else name,
+            *(str(s.counts[label]) for s in view.splits),
+        )
+    table.add_row(
+        Text("total", style="bold"), *(Text(str(s.size), style="bold") for s in view.splits)
+    )
+    return table
+
+
+def data_report(view: DataView, width: int, *, color: bool = True) -> list[RenderableType]:
+    """Everything `tuilab data` prints for one `[data]` table, in order."""
+    parts: list[RenderableType] = [
+        Text.assemble(
+            plain(f"dataset {view.dataset}", "bold"),
+            plain(f"  image {_shape(view.image_shape)}, {len(view.classes)} classes"),
+        ),
+        Text.assemble(plain("preprocessing: ", "bold"), plain("; ".join(view.preprocessing))),
+        values_table(view),
+        balance_table(view),
+    ]
+    if view.samples:
+        parts.append(
+            plain("samples (train, after preprocessing): " + (LEGEND if color else ASCII_LEGEND))
+        )
+        parts.append(samples_grid(view.samples, width, color=color))
+    return parts
