@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tuilab.errors import RunStoreError
+from tuilab.headless.confusion import print_confusion, recall_table
 from tuilab.headless.sweep_cmds import print_sweep
 from tuilab.headless.tables import add_caption, results_table, spec_table
 from tuilab.presentation.charts import curves_text
@@ -111,6 +112,7 @@ def show(root: Path, name: str, console: Console) -> int:
         print_sweep(console, sweep, stored.book)
     else:
         console.print(results_table(stored.book, console.width))
+    print_confusion(console, stored.book)
     _charts(console, curves.curves, ["accuracy", "loss"])
     return 0
 
@@ -134,6 +136,11 @@ def compare(root: Path, items: list[str], console: Console) -> int:
     if library is not None:
         console.print(library)
     console.print(comparison_table(selections, console.width))
+    recall = recall_table(
+        [s.label for s in selections], [s.report for s in selections], console.width
+    )
+    if recall is not None:
+        console.print(recall)
     console.print(scenario_diff_table(selections))
     console.print(layer_diff_table(selections))
     _charts(console, {s.label: s.curve for s in selections}, ["accuracy", "loss"])

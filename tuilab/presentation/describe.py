@@ -5,9 +5,11 @@ or control characters to a terminal."""
 
 from __future__ import annotations
 
+from tuilab.presentation.confusion import report_line
 from tuilab.presentation.numbers import format_logs, format_value
 from tuilab.presentation.text import clean
 from tuilab.runtime.events import (
+    ClassificationReport,
     ControlApplied,
     ControlRefused,
     EarlyStopped,
@@ -85,6 +87,8 @@ def _line(event: Event) -> str | None:
     if isinstance(event, ControlRefused):
         where = f"{event.trial}: " if event.trial else ""
         return f"{where}control request refused: {event.reason}"
+    if isinstance(event, ClassificationReport):
+        return report_line(event)
     if isinstance(event, VariantFinished):
         test = format_logs(event.test) if event.test else "not evaluated"
         took = f"{event.epochs} epochs in {event.seconds:.1f}s"

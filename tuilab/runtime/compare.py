@@ -9,7 +9,7 @@ from typing import Any
 
 from tuilab.errors import RunStoreError
 from tuilab.runtime.curves import Curve, CurveBook
-from tuilab.runtime.events import VariantStarted
+from tuilab.runtime.events import ClassificationReport, VariantStarted
 from tuilab.runtime.results import TrialResult
 from tuilab.runtime.stored import load_run
 
@@ -27,6 +27,8 @@ class Selection:
     layers: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     """Why the run it comes from is corrupt (its readable part is still compared)."""
+    report: ClassificationReport | None = None
+    """Its confusion on the test split (None: not a classifier, not evaluated, or older)."""
 
 
 def flatten(document: Any, prefix: str = "") -> dict[str, Any]:
@@ -95,6 +97,7 @@ def select(root_runs: list[tuple[Path, str | None]]) -> list[Selection]:
                     resolved.get(variant, {}),
                     summaries.get(trial, []),
                     stored.problems,
+                    book.reports.get(trial),
                 )
             )
     return selections
