@@ -161,14 +161,16 @@ def pick_samples(
     return tuple(samples)
 
 
-def inspect_data(config: DataConfig, seed: int, per_class: int = 1) -> DataView:
-    """Load `config`'s data as training would and describe it.
+def inspect_data(
+    config: DataConfig, seed: int, per_class: int = 1, *, download: bool = True
+) -> DataView:
+    """Load `config`'s data as training would and describe it (`download`: see load_splits).
 
     Raises:
         DataError: the dataset cannot be found or read (the message says where it looked).
     """
     spec = spec_for(config)
-    splits = load_splits(config, seed)
+    splits = load_splits(config, seed, download=download)
     x_raw, y_raw, x_test_raw, y_test_raw = splits
     if config.limit:
         x_raw, y_raw = x_raw[: config.limit], y_raw[: config.limit]

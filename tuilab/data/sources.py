@@ -151,10 +151,11 @@ def make_synthetic(config: SyntheticData, seed: int) -> Splits:
     return x_train, y_train, x_test, y_test
 
 
-def load_splits(config: DataConfig, seed: int) -> Splits:
+def load_splits(config: DataConfig, seed: int, *, download: bool = True) -> Splits:
     """Raw (x_train, y_train, x_test, y_test) for a `[data]` table, checked against its spec.
 
     Labels come back as int64 vectors; images with the dtype and shape they were stored with.
+    `download=False`: local copies only (the app's previews never start a download).
 
     Raises:
         DataError: a file that cannot be read or does not hold this dataset (wrong shapes or
@@ -162,10 +163,10 @@ def load_splits(config: DataConfig, seed: int) -> Splits:
             where it looked and how to provide the files.
     """
     spec = spec_for(config)
-    return check_loaded(_find(config, spec, seed), spec)
+    return check_loaded(_find(config, spec, seed, download), spec)
 
 
-def _find(config: DataConfig, spec: DatasetSpec, seed: int) -> Loaded:
+def _find(config: DataConfig, spec: DatasetSpec, seed: int, download: bool = True) -> Loaded:
     if config.dataset == "digits":
         return Loaded.whole(load_digits_splits(), "digits")
     if config.dataset == "synthetic":
@@ -179,7 +180,9 @@ def _find(config: DataConfig, spec: DatasetSpec, seed: int) -> Loaded:
     for place in places:
         if place.exists():
             return read_local(place)
-    if not os.environ.get("TUILAB_OFFLINE"):
+    if not download:
+        reason = "only local copies are looked for here (tuilab data downloads it)"
+    elif not os.environ.get("TUILAB_OFFLINE"):
         try:
             return _download(spec.name)
         except Exception as exc:

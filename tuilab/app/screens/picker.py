@@ -17,11 +17,13 @@ from textual.widgets.option_list import Option
 
 from tuilab.app.screens.confirm import Choice, ChoiceScreen, PromptScreen
 from tuilab.app.widgets.run_library import RunLibrary
+from tuilab.app.widgets.samples import SamplesView
 from tuilab.errors import TuilabError
 from tuilab.presentation.text import clean, plain
 from tuilab.runtime import library
 from tuilab.runtime.run_folder import RunFolder, RunInfo, list_runs
 from tuilab.runtime.stored import load_run
+from tuilab.scenario.schema import DataConfig
 
 
 @dataclass
@@ -32,6 +34,8 @@ class ScenarioEntry:
     title: str
     details: Text
     error: str = ""
+    data: DataConfig | None = None
+    seed: int = 0
 
 
 def scan_scenarios(source: Path) -> list[ScenarioEntry]:
@@ -70,7 +74,10 @@ def scan_scenarios(source: Path) -> list[ScenarioEntry]:
             plain(f"  ({path.name})\n"),
             plain("\n".join(lines), multiline=True),
         )
-        entries.append(ScenarioEntry(path, clean(scenario.name), details))
+        data = None if scenario.kind == "descent" else first.data
+        entries.append(
+            ScenarioEntry(path, clean(scenario.name), details, data=data, seed=scenario.meta.seed)
+        )
     return entries
 
 
@@ -103,6 +110,7 @@ class PickerScreen(Screen):
                 yield OptionList(id="scenario-list")
                 with VerticalScroll(id="scenario-details-box"):
                     yield Static(id="scenario-details")
+                    yield SamplesView(id="scenario-samples")
             with TabPane("Stored runs", id="runs-tab"):
                 yield RunLibrary(id="run-library")
         yield Footer()
@@ -134,10 +142,13 @@ class PickerScreen(Screen):
     def _show_details(self, event: OptionList.OptionHighlighted) -> None:
         entry = self.entries[int(event.option.id or 0)]
         details = self.query_one("#scenario-details", Static)
+        samples = self.query_one("#scenario-samples", SamplesView)
         if entry.error:
             details.update(Text(entry.error, style="red"))
+            samples.clear()
         else:
             details.update(entry.details)
+            samples.show(entry.data, entry.seed, str(entry.path))
 
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:

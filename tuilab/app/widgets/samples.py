@@ -1,0 +1,121 @@
+"""A grid of a scenario's data samples, loaded in a thread worker (the picker, the dashboard).
+
+Pixels are rich-pixels half-blocks, which any truecolor or 256-colour terminal shows; with
+`graphics=False` (or `NO_COLOR` set) the same grid is drawn in ASCII shades.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual import work
+from textual.events import Resize
+from textual.widgets import Static
+from textual.worker import get_current_worker
+
+from tuilab.data.inspect import DataView, inspect_data
+from tuilab.errors import TuilabError
+from tuilab.presentation.samples import ASCII_LEGEND, LEGEND, samples_grid
+from tuilab.presentation.text import clean, plain
+from tuilab.scenario.schema import DataConfig
+
+
+def default_graphics() -> bool:
+    """Pixels unless `NO_COLOR` is set (Textual then draws in monochrome)."""
+    return not os.environ.get("NO_COLOR")
+
+
+class SamplesView(Static):
+    """One or two training samples per class after preprocessing, each labelled with its class.
+
+    `show(config, seed, key)` loads in a thread; views are cached by `key` (a scenario path),
+    so moving back over a scenario shows its samples at once.
+    """
+
+    DEFAULT_CSS = """
+    SamplesView {
+        height: auto;
+        margin-top: 1;
+    }
+    """
+
+    def __init__(self, *, graphics: bool | None = None, per_class: int = 1, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.graphics = default_graphics() if graphics is None else graphics
+        self.per_class = per_class
+        self.key: str | None = None
+        self.view: DataView | None = None
+        self.error: str = ""
+        self.cache: dict[str, DataView | str] = {}
+
+    def show(self, config: DataConfig | None, seed: int, key: str) -> None:
+        """Show the samples of `config` (None: a scenario without data, nothing shown)."""
+        self.view, self.error = None, ""
+        if config is None:
+            self.key = None
+            self.display = False
+            return
+        key = f"{key} {config.model_dump_json()}"  # an edited [data] table is loaded anew
+        self.key = key
+        self.display = True
+        cached = self.cache.get(key)
+        if cached is not None:
+            self._loaded(key, cached)
+            return
+        self.update(plain("loading samples…", "dim"))
+        self._load(config, seed, key)
+
+    def clear(self) -> None:
+        """Show nothing (an invalid scenario)."""
+        self.show(None, 0, "")
+
+    @work(thread=True, exclusive=True, group="samples")
+    def _load(self, config: DataConfig, seed: int, key: str) -> None:
+        try:
+            result: DataView | str = inspect_data(
+                config, seed, per_class=self.per_class, download=False
+            )
+        except TuilabError as exc:
+            result = clean(exc, multiline=True)
+        except Exception as exc:  # a reader bug must not take the picker down
+            result = clean(f"{type(exc).__name__}: {exc}", multiline=True)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._loaded, key, result)
+
+    def _loaded(self, key: str, result: DataView | str) -> None:
+        self.cache[key] = result
+        if key != self.key:
+            return
+        if isinstance(result, str):
+            self.view, self.error = None, result
+        else:
+            self.view, self.error = result, ""
+        self._draw()
+
+    def _draw(self) -> None:
+        if self.error:
+            self.update(Text(f"data: {self.error}", style="red"))
+            return
+        if self.view is None:
+            return
+        width = max(self.content_size.width, self.container_size.width - 2, 20)
+        view = self.view
+        legend = LEGEND if self.graphics else ASCII_LEGEND
+        header = Text.assemble(
+            plain(f"{view.dataset} samples", "bold"),
+            plain(f": {legend}", "dim"),
+        )
+        parts: list[RenderableType] = [header]
+        if view.samples:
+            parts.append(samples_grid(view.samples, width, color=self.graphics))
+        self.update(Group(*parts))
+
+    def labels(self) -> list[str]:
+        """The class label under each sample shown (for tests and screen readers)."""
+        return [] if self.view is None else [s.name for s in self.view.samples]
+
+    def on_resize(self, event: Resize) -> None:
+        self._draw()
