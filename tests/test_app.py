@@ -234,12 +234,22 @@ def test_dashboard_layout_snapshots(snap_compare, size, tab, keys):
     assert snap_compare(stored_app(), terminal_size=size, press=keys)
 
 
+async def picker_samples_loaded(pilot) -> None:
+    """Highlight the valid fixture scenario and wait for its samples grid (a thread worker)."""
+    await pilot.press("down")
+    samples = pilot.app.screen.query_one("#scenario-samples")
+    for _ in range(200):
+        if samples.view is not None or samples.error:
+            break
+        await pilot.pause(0.05)
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_picker_and_compare_snapshots(snap_compare, size):
-    """Pins the picker (an invalid scenario's error inline) and the compare screen with two
-    trials chosen: curves drawn, results with only the columns that fit."""
+    """Pins the picker (the valid scenario's details and digits samples grid) and the compare
+    screen with two trials chosen: curves drawn, results with only the columns that fit."""
     app = create_app(FIXTURES / "scenarios", FIXTURES / "runs")
-    assert snap_compare(app, terminal_size=size, press=["down"])
+    assert snap_compare(app, terminal_size=size, run_before=picker_samples_loaded)
     app = create_app(FIXTURES / "scenarios", FIXTURES / "runs")
     assert snap_compare(app, terminal_size=size, press=["c", "space", "down", "space"])
 
