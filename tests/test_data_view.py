@@ -165,3 +165,28 @@ async def test_picker_shows_the_samples_grid(tmp_path, monkeypatch, graphics):
         assert label_rows and label_rows[0][:5] == ["0", "1", "2", "3", "4"]
         assert ("▄" in text) is graphics
         assert ("'@' 1" in text) is not graphics
+
+
+async def test_dashboard_d_opens_the_data_of_a_stored_run(tmp_path):
+    from tuilab.app.screens.dashboard import DashboardScreen
+    from tuilab.app.widgets.samples import DataScreen
+
+    runs = tmp_path / "runs"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "runs", runs)
+    tui = create_app(ROOT / "tests" / "fixtures" / "scenarios", runs)
+    async with tui.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n", "enter")
+        await pilot.pause(0.2)
+        assert isinstance(tui.screen, DashboardScreen)
+        await pilot.press("d")
+        await pilot.pause(0.1)
+        assert isinstance(tui.screen, DataScreen)
+        samples = tui.screen.query_one(SamplesView)
+        await loaded(pilot, samples)
+        assert samples.labels() == [str(i) for i in range(10) for _ in range(2)]
+        text = grid_text(samples)
+        assert "total   1149         288   360" in text
+        assert any(line.split()[:10] == [str(i) for i in range(10)] for line in text.splitlines())
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert isinstance(tui.screen, DashboardScreen)

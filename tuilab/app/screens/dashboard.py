@@ -72,6 +72,7 @@ class DashboardScreen(SteeringActions, Screen):
         Binding("o", "sort_results", "Sort", show=False, id="dashboard.sort"),
         Binding("y", "sweep_chart", "Sweep chart", show=False, id="dashboard.sweep_chart"),
         Binding("c", "compare", "Compare", id="dashboard.compare"),
+        Binding("d", "data", "Data", show=False, id="dashboard.data"),
         Binding("escape", "back", "Back", show=False, id="dashboard.back"),
     ]
     """Keys; ids let users remap them. Steering keys work only while training runs: `s`, `e`
@@ -385,6 +386,14 @@ class DashboardScreen(SteeringActions, Screen):
         """A sweep's Results: switch between its table and its chart."""
         if not self.query_one(ResultsPane).toggle_chart(self.state):
             self.notify("this run is no sweep: it has no sweep chart", timeout=2)
+
+    def action_data(self) -> None:
+        """The highlighted variant's data: samples, value ranges, class balance."""
+        from tuilab.app.widgets.samples import DataScreen
+
+        runs = getattr(self.app, "runs_dir", None)
+        screen = DataScreen.of_run(self.request, self.state.run_dirs, self._selected, runs)
+        self.app.push_screen(screen)
 
     def action_compare(self) -> None:
         from tuilab.app.screens.compare import CompareScreen

@@ -7,18 +7,29 @@ Pixels are rich-pixels half-blocks, which any truecolor or 256-colour terminal s
 from __future__ import annotations
 
 import os
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.events import Resize
+from textual.screen import ModalScreen
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from tuilab.data.inspect import DataView, inspect_data
 from tuilab.errors import TuilabError
-from tuilab.presentation.samples import ASCII_LEGEND, LEGEND, samples_grid
+from tuilab.presentation.samples import (
+    ASCII_LEGEND,
+    LEGEND,
+    balance_table,
+    samples_grid,
+    values_table,
+)
 from tuilab.presentation.text import clean, plain
 from tuilab.scenario.schema import DataConfig
 
@@ -42,10 +53,19 @@ class SamplesView(Static):
     }
     """
 
-    def __init__(self, *, graphics: bool | None = None, per_class: int = 1, **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        graphics: bool | None = None,
+        per_class: int = 1,
+        tables: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.graphics = default_graphics() if graphics is None else graphics
         self.per_class = per_class
+        self.tables = tables
+        """Also the value ranges and class balance tables (the dashboard's data view)."""
         self.key: str | None = None
         self.view: DataView | None = None
         self.error: str = ""
@@ -108,7 +128,11 @@ class SamplesView(Static):
             plain(f"{view.dataset} samples", "bold"),
             plain(f": {legend}", "dim"),
         )
-        parts: list[RenderableType] = [header]
+        parts: list[RenderableType] = []
+        if self.tables:
+            steps = "; ".join(view.preprocessing)
+            parts += [plain(f"preprocessing: {steps}"), values_table(view), balance_table(view)]
+        parts.append(header)
         if view.samples:
             parts.append(samples_grid(view.samples, width, color=self.graphics))
         self.update(Group(*parts))
@@ -119,3 +143,68 @@ class SamplesView(Static):
 
     def on_resize(self, event: Resize) -> None:
         self._draw()
+
+
+class DataScreen(ModalScreen[None]):
+    """The data of a scenario's variant over the dashboard: samples, values, class balance."""
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape", "dismiss", "Close", id="data.close"),
+        Binding("d", "dismiss", "Close", show=False, id="data.close_d"),
+    ]
+
+    DEFAULT_CSS = """
+    DataScreen { align: center middle; }
+    DataScreen > VerticalScroll {
+        width: 100%; height: 100%; border: round $accent; padding: 0 1; background: $surface;
+    }
+    """
+
+    def __init__(self, scenario: Path, overrides: list[str], variant: str | None) -> None:
+        super().__init__()
+        self.scenario = scenario
+        self.overrides = overrides
+        self.variant = variant
+
+    @classmethod
+    def of_run(
+        cls, request: Any, run_dirs: list[str], trial: str | None, runs_dir: Path | None = None
+    ) -> DataScreen:
+        """For the dashboard: its request's scenario, else the copy in the run's folder."""
+        if request is not None and request.resume is None:
+            path, overrides = Path(request.scenario), list(request.overrides)
+        else:  # a stored, resumed or followed run: its folder as recorded, or in the store
+            folder = Path(run_dirs[-1] if run_dirs else ".")
+            if not folder.is_dir() and runs_dir is not None:
+                folder = runs_dir / folder.parent.name / folder.name
+            path, overrides = folder / "scenario.toml", []
+        return cls(path, overrides, (trial or "").split("~")[0] or None)
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="data-box"):
+            yield Static(id="data-title")
+            yield SamplesView(per_class=2, tables=True, id="data-samples")
+
+    def on_mount(self) -> None:
+        from tuilab.scenario import load_scenario
+
+        title = self.query_one("#data-title", Static)
+        samples = self.query_one(SamplesView)
+        self.query_one(VerticalScroll).focus()
+        try:
+            scenario = load_scenario(self.scenario, self.overrides)
+        except TuilabError as exc:
+            title.update(Text(clean(exc, multiline=True), style="red"))
+            samples.clear()
+            return
+        name = self.variant if self.variant in scenario.variants else next(iter(scenario.variants))
+        config = getattr(scenario.variants[name], "data", None)
+        title.update(
+            Text.assemble(
+                plain(f"Data of {scenario.name}, variant {name}", "bold"),
+                plain("  (escape or d closes; arrows scroll)", "dim"),
+            )
+        )
+        if config is None:
+            title.update(plain(f"{scenario.name}: a playground, no dataset"))
+        samples.show(config, scenario.meta.seed, str(self.scenario))
