@@ -163,7 +163,7 @@ def mistake_rows(
 
 def report_line(report: ClassificationReport) -> str:
     """One line for event logs: misclassified count and the most confused pair."""
-    line = f"{report.trial}: {report.split} confusion: {report_summary(report)}"
+    line = f"{report.trial}: confusion: {report_summary(report)}"
     if report.confused_pairs:
         top = report.confused_pairs[0]
         line += (
