@@ -18,7 +18,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from tuilab.cli import app
-from tuilab.presentation.figures import DPI, curve_lines
+from tuilab.presentation.figures import DPI, curve_lines, curves_figure
 from tuilab.presentation.numbers import format_value
 from tuilab.runtime.curves import Curve
 
@@ -181,3 +181,17 @@ def test_without_matplotlib_plot_names_the_extra_and_html_still_works(tmp_path: 
     assert page.returncode == 0, page.stderr
     assert "tuilab[plot]" in page.stdout and "data:image" not in page.stdout
     assert "<td>bn</td>" in page.stdout
+
+
+def test_learning_rate_changes_and_early_stopping_are_marked() -> None:
+    curve = Curve(
+        "a", "run1", [1, 2, 3, 4], {"loss": [2, 1, 1.1, 1.2], "val_loss": [2, 1, 1.2, 1.3]}
+    )
+    curve.lr_changes, curve.early_stop = [3], (4, 2)
+    figure = curves_figure({"a": curve}, "loss", "marks")
+    axes = figure.axes[0]
+    stars = [line for line in axes.get_lines() if line.get_marker() == "*"]
+    assert [(list(s.get_xdata()), list(s.get_ydata())) for s in stars] == [([2], [1])]
+    assert any(line.get_marker() == "v" for line in axes.get_lines())
+    legend = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert legend == ["a", "a val", "lr changed", "early stop: best epoch"]

@@ -22,6 +22,8 @@ from tuilab.presentation.text import clean
 from tuilab.runtime.curves import Curve
 
 if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 FORMATS = ("png", "svg", "pdf")
@@ -44,6 +46,8 @@ class Line:
     xs: list[int]
     ys: list[float]
     stds: list[float] | None = None
+    curve: Curve | None = None
+    """The trial drawn (None for a mean of repeats: its markers are not drawn)."""
 
 
 def have_matplotlib() -> bool:
@@ -134,8 +138,9 @@ def curve_lines(curves: dict[str, Curve], metric: str) -> list[Line]:
             (f"val_{metric}", VAL_STYLE, " val"),
         ):
             if len(labels) == 1:
-                xs, ys = _points(curves[labels[0]], name)
-                lines.append(Line(_label(labels[0] + suffix), color, style, xs, ys))
+                curve = curves[labels[0]]
+                xs, ys = _points(curve, name)
+                lines.append(Line(_label(labels[0] + suffix), color, style, xs, ys, None, curve))
                 continue
             xs, means, stds = _mean_std([curves[label] for label in labels], name)
             where = f"{Path(run).name}:" if many_runs else ""
@@ -177,7 +182,8 @@ def curves_figure(
         if line.stds is not None:
             low = [m - s for m, s in zip(line.ys, line.stds, strict=True)]
             high = [m + s for m, s in zip(line.ys, line.stds, strict=True)]
-            axes.fill_between(line.xs, low, high, color=color, alpha=0.15, linewidth=0)
+            axes.fill_between(line.xs, low, high, color=color, alpha=0.2, linewidth=0)
+    marks = _draw_markers(axes, lines, palette)
     values = [v for line in lines for v in line.ys]
     if metric == "learning_rate" and min(values) > 0 and max(values) / min(values) > 10:
         axes.set_yscale("log")
@@ -186,8 +192,38 @@ def curves_figure(
     axes.set_ylabel(_label(metric))
     axes.set_title(_label(title or metric).strip())
     axes.grid(True, alpha=0.3)
-    axes.legend(fontsize="small", ncols=2 if len(lines) > 8 else 1)
+    handles = [*axes.get_legend_handles_labels()[0], *marks]
+    axes.legend(handles=handles, fontsize="small", ncols=2 if len(handles) > 8 else 1)
     return figure
+
+
+def _draw_markers(axes: Axes, lines: list[Line], palette: list[str]) -> list[Artist]:
+    """As the terminal charts mark them: learning-rate changes (▼ along the epoch axis, one row
+    per trial) and early stopping's best epoch (★ on the validation line, else the training
+    line). Returns legend entries for the kinds of marks drawn."""
+    from matplotlib.lines import Line2D
+
+    marked: dict[int, Line] = {}
+    for line in lines:
+        if line.curve is not None and (id(line.curve) not in marked or line.style == VAL_STYLE):
+            marked[id(line.curve)] = line
+    kinds: dict[str, Artist] = {}
+    for row, line in enumerate(marked.values()):
+        curve, color = line.curve, palette[line.color]
+        if curve is None:
+            continue
+        if curve.lr_changes:
+            heights = [0.02 + 0.03 * row] * len(curve.lr_changes)
+            where = axes.get_xaxis_transform()  # x in epochs, y in axes fractions
+            axes.plot(curve.lr_changes, heights, "v", color=color, ms=6, transform=where)
+            kinds["lr"] = Line2D([], [], ls="none", marker="v", color="0.4", label="lr changed")
+        if curve.early_stop and curve.early_stop[1] in line.xs:
+            best = curve.early_stop[1]
+            axes.plot([best], [line.ys[line.xs.index(best)]], "*", color=color, ms=14, mec="k")
+            kinds["stop"] = Line2D(
+                [], [], ls="none", marker="*", color="0.4", ms=10, label="early stop: best epoch"
+            )
+    return list(kinds.values())
 
 
 def figure_bytes(figure: Figure, fmt: str) -> bytes:
