@@ -250,3 +250,19 @@ def test_an_inconsistent_report_is_refused() -> None:
     ):
         with pytest.raises(EventFormatError):
             event_from_dict({**data, key: value})
+
+
+def test_a_trial_trained_again_drops_its_old_report(tmp_path: Path) -> None:
+    from tuilab.runtime.events import VariantResumed, VariantStarted
+    from tuilab.runtime.store import RunStore
+
+    store = RunStore(tmp_path)
+    report = replace(noisy_report("digits", 200), trial="t")
+    store.handle(VariantStarted("t", "t", 1, 0, 5, 3, 64))
+    store.handle(report)
+    written = tmp_path / "variants" / "t" / "confusion.json"
+    assert event_from_dict(json.loads(written.read_text())) == report
+    assert store.book.reports["t"] == report
+    store.handle(VariantResumed("t", "t", 1, 0, 5, 2, 3, 64))  # a stopped trial goes on
+    assert not written.exists() and "t" not in store.book.reports
+    store.close()
