@@ -121,7 +121,8 @@ def samples_grid(samples: tuple[Sample, ...], width: int, *, color: bool = True)
                     continue
                 sample = mine[k]
                 tile = pixel_tile(sample, columns) if color else ascii_tile(sample, columns)
-                name = Text(sample.name[:columns], style="bold" if color else "", no_wrap=True)
+                style = "bold" if color else ""
+                name = Text(sample.name, style=style, no_wrap=True, overflow="ellipsis")
                 cells.append(Group(tile, name))
             grid.add_row(*cells)
     return grid
