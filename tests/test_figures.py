@@ -76,7 +76,7 @@ def test_repeats_of_a_variant_become_one_mean_line_with_a_std_band() -> None:
     assert [(line.label, line.style) for line in lines] == [
         ("a (mean ± std, n=2)", "-"),
         ("b", "-"),
-        ("b val", "--"),
+        ("b", "--"),
     ]
     assert lines[0].ys == pytest.approx([0.3, 0.4]) and lines[0].stds == pytest.approx([0.1, 0.1])
     assert lines[1].color == lines[2].color != lines[0].color
@@ -181,6 +181,10 @@ def test_without_matplotlib_plot_names_the_extra_and_html_still_works(tmp_path: 
     assert page.returncode == 0, page.stderr
     assert "tuilab[plot]" in page.stdout and "data:image" not in page.stdout
     assert "<td>bn</td>" in page.stdout
+    report = tmp_path / "report.md"
+    markdown = run_without_matplotlib("report", RUN, "-o", str(report))
+    assert markdown.returncode == 0 and "tuilab[plot]" in markdown.stderr
+    assert "## Curves" not in report.read_text() and list(tmp_path.iterdir()) == [report]
 
 
 def test_learning_rate_changes_and_early_stopping_are_marked() -> None:
@@ -194,4 +198,4 @@ def test_learning_rate_changes_and_early_stopping_are_marked() -> None:
     assert [(list(s.get_xdata()), list(s.get_ydata())) for s in stars] == [([2], [1])]
     assert any(line.get_marker() == "v" for line in axes.get_lines())
     legend = [text.get_text() for text in axes.get_legend().get_texts()]
-    assert legend == ["a", "a val", "lr changed", "early stop: best epoch"]
+    assert legend == ["a", "training", "validation", "lr changed", "early stop: best epoch"]

@@ -151,6 +151,11 @@ def report(
             err.print(plain(f"wrote {output}"))
             for name in figures.values():
                 err.print(plain(f"wrote {output.with_name(name)}"))
+            if format_ is ReportFormat.md and not figures:
+                from tuilab.presentation.figures import INSTALL_HINT, have_matplotlib
+
+                if not have_matplotlib():
+                    err.print(plain(f"no figures: they need the plot extra: {INSTALL_HINT}"))
         else:
             sys.stdout.write(text)
     except TuilabError as exc:

@@ -98,9 +98,9 @@ def parse_size(text: str | None) -> tuple[float, float]:
     return size
 
 
-def _label(text: str) -> str:
+def _label(text: str, limit: int = 60) -> str:
     """Stored text as a legend label: no control characters, no mathtext, not hidden by `_`."""
-    label = clean(text, limit=60).replace("$", r"\$")
+    label = clean(text, limit=limit).replace("$", r"\$")
     return f" {label}" if label.startswith("_") else label
 
 
@@ -133,18 +133,15 @@ def curve_lines(curves: dict[str, Curve], metric: str) -> list[Line]:
     many_runs = len({run for run, _ in groups}) > 1
     lines: list[Line] = []
     for color, ((run, variant), labels) in enumerate(groups.items()):
-        for name, style, suffix in (
-            (metric, TRAIN_STYLE, ""),
-            (f"val_{metric}", VAL_STYLE, " val"),
-        ):
+        for name, style in ((metric, TRAIN_STYLE), (f"val_{metric}", VAL_STYLE)):
             if len(labels) == 1:
                 curve = curves[labels[0]]
                 xs, ys = _points(curve, name)
-                lines.append(Line(_label(labels[0] + suffix), color, style, xs, ys, None, curve))
+                lines.append(Line(_label(labels[0]), color, style, xs, ys, None, curve))
                 continue
             xs, means, stds = _mean_std([curves[label] for label in labels], name)
             where = f"{Path(run).name}:" if many_runs else ""
-            text = f"{where}{variant}{suffix} (mean ± std, n={len(labels)})"
+            text = f"{where}{variant} (mean ± std, n={len(labels)})"
             lines.append(Line(_label(text), color, style, xs, means, stds))
     return [line for line in lines if line.xs]
 
@@ -174,11 +171,11 @@ def curves_figure(
     figure = Figure(figsize=size, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    palette = [f"C{i % 10}" for i in range(max(line.color for line in lines) + 1)]
+    palette = _palette(max(line.color for line in lines) + 1)
     for line in lines:
         color = palette[line.color]
         marker = "o" if len(line.xs) < 30 else None
-        axes.plot(line.xs, line.ys, line.style, color=color, marker=marker, ms=3, label=line.label)
+        axes.plot(line.xs, line.ys, line.style, color=color, marker=marker, ms=3)
         if line.stds is not None:
             low = [m - s for m, s in zip(line.ys, line.stds, strict=True)]
             high = [m + s for m, s in zip(line.ys, line.stds, strict=True)]
@@ -190,11 +187,45 @@ def curves_figure(
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
     axes.set_ylabel(_label(metric))
-    axes.set_title(_label(title or metric).strip())
+    axes.set_title(_label(title or metric, 100).strip())
     axes.grid(True, alpha=0.3)
-    handles = [*axes.get_legend_handles_labels()[0], *marks]
-    axes.legend(handles=handles, fontsize="small", ncols=2 if len(handles) > 8 else 1)
+    handles = [*_legend_entries(lines, palette), *marks]
+    if len(handles) <= 8:
+        axes.legend(handles=handles, fontsize="small")
+    else:  # beside the plot, so it hides no line (the plot narrows, the file keeps its size)
+        columns = math.ceil(len(handles) / 30)
+        axes.legend(
+            handles=handles,
+            fontsize="x-small",
+            ncols=columns,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+        )
     return figure
+
+
+def _palette(count: int) -> list[str]:
+    """Distinct colours: matplotlib's ten, or tab20's twenty for more trials (then repeated)."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    if count <= 10:
+        return [f"C{i}" for i in range(count)]
+    return [to_hex(colormaps["tab20"](i % 20)) for i in range(count)]
+
+
+def _legend_entries(lines: list[Line], palette: list[str]) -> list[Artist]:
+    """One entry per trial (its colour), then what solid and dashed mean when both are drawn."""
+    from matplotlib.lines import Line2D
+
+    entries: list[Artist] = []
+    for color, label in dict((line.color, line.label) for line in lines).items():
+        entries.append(Line2D([], [], color=palette[color], label=label))
+    styles = {line.style for line in lines}
+    if styles == {TRAIN_STYLE, VAL_STYLE}:
+        entries.append(Line2D([], [], color="0.3", ls=TRAIN_STYLE, label="training"))
+        entries.append(Line2D([], [], color="0.3", ls=VAL_STYLE, label="validation"))
+    return entries
 
 
 def _draw_markers(axes: Axes, lines: list[Line], palette: list[str]) -> list[Artist]:
