@@ -134,12 +134,15 @@ def test_the_html_report_escapes_a_hostile_trial_name(tmp_path: Path) -> None:
     assert len(embedded_pngs(page)) == 2
 
 
-def test_plot_draws_names_that_look_like_mathtext_as_text(tmp_path: Path) -> None:
-    hostile_copy(tmp_path, r"_$\frac{broken$")
-    path = tmp_path / "curves.png"
-    result = invoke("plot", RUN, "-o", str(path), runs=tmp_path)
-    assert result.exit_code == 0, result.output
-    assert Image.open(path).size == (800, 500)
+def test_plot_draws_hostile_and_mathtext_names_as_text(tmp_path: Path) -> None:
+    hostile_copy(tmp_path, "_$\\frac{broken$ " + HOSTILE)
+    png, svg = tmp_path / "curves.png", tmp_path / "curves.svg"
+    for path in (png, svg):
+        result = invoke("plot", RUN, "-o", str(path), runs=tmp_path)
+        assert result.exit_code == 0, result.output
+    assert Image.open(png).size == (800, 500)
+    assert ET.parse(svg).getroot().tag.endswith("svg")
+    assert "<script" not in svg.read_text()
 
 
 def test_a_markdown_report_written_to_a_file_links_its_figures(tmp_path: Path) -> None:
