@@ -26,7 +26,8 @@ def plot(
     ] = None,
     runs: RunsDirOption = None,
 ) -> None:
-    """Draw one line per trial (training solid, validation dashed) into a figure file."""
+    """Draw stored curves into a PNG, SVG or PDF figure: a colour per trial, training solid,
+    validation dashed, a variant's repeats as mean ± std (needs the plot extra)."""
     from tuilab.headless.store_cmds import parse_items
     from tuilab.presentation.figures import (
         figure_format,
