@@ -69,6 +69,7 @@ def test_class_counts_sum_to_each_split():
     ]
     assert [s.name for s in view.samples] == [str(i) for i in range(10) for _ in range(2)]
     assert all(s.image.shape == (8, 8, 1) for s in view.samples)
+    assert all(s.image.base is None for s in view.samples)  # the app caches no whole split
     assert min(s.image.min() for s in view.samples) >= 0.0
     assert max(s.image.max() for s in view.samples) <= 1.0
 

@@ -157,7 +157,7 @@ def pick_samples(
     samples: list[Sample] = []
     for label, name in enumerate(names):
         for index in np.flatnonzero(y == label)[:per_class]:
-            samples.append(Sample(label, name, x[index].reshape(shape)))
+            samples.append(Sample(label, name, x[index].reshape(shape).copy()))  # not a view
     return tuple(samples)
 
 
