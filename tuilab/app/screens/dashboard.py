@@ -73,6 +73,7 @@ class DashboardScreen(SteeringActions, Screen):
         Binding("y", "sweep_chart", "Sweep chart", show=False, id="dashboard.sweep_chart"),
         Binding("c", "compare", "Compare", id="dashboard.compare"),
         Binding("d", "data", "Data", show=False, id="dashboard.data"),
+        Binding("f", "confusion", "Confusion", show=False, id="dashboard.confusion"),
         Binding("escape", "back", "Back", show=False, id="dashboard.back"),
     ]
     """Keys; ids let users remap them. Steering keys work only while training runs: `s`, `e`
@@ -394,6 +395,12 @@ class DashboardScreen(SteeringActions, Screen):
         runs = getattr(self.app, "runs_dir", None)
         screen = DataScreen.of_run(self.request, self.state.run_dirs, self._selected, runs)
         self.app.push_screen(screen)
+
+    def action_confusion(self) -> None:
+        """The highlighted trial's confusion matrix, per-class table and most confused pairs."""
+        from tuilab.app.widgets.confusion import ConfusionScreen
+
+        self.app.push_screen(ConfusionScreen(self.state, self._selected))
 
     def action_compare(self) -> None:
         from tuilab.app.screens.compare import CompareScreen

@@ -1,0 +1,138 @@
+"""The dashboard's confusion view (`f`): a stored digits run's matrices, trial by trial."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+from rich.console import Console
+from rich.table import Table
+from textual.widgets import Static
+
+from tuilab.app.app import create_app
+from tuilab.app.screens.dashboard import DashboardScreen
+from tuilab.app.widgets.confusion import ConfusionScreen
+from tuilab.runtime.session import RunRequest, execute, prepare_run
+
+FIXTURES = ROOT / "tests" / "fixtures"
+STORED_RUN = FIXTURES / "runs" / "quick" / "20260101-120000"
+
+DIGITS = """
+[scenario]
+name = "tiny digits"
+seed = 3
+[data]
+dataset = "digits"
+normalize = "scale"
+flatten = true
+validation_split = 0.2
+[model]
+layers = [{ type = "Dense", units = 16, activation = "relu" },
+          { type = "Dense", units = 10, activation = "softmax" }]
+[fit]
+epochs = 2
+batch_size = 64
+[variants.adam]
+compile.optimizer = { type = "Adam", learning_rate = 0.01 }
+[variants.sgd]
+compile.optimizer = { type = "SGD", learning_rate = 0.05 }
+"""
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """A scenarios folder, a runs folder and a stored two-variant digits run in it."""
+    root = tmp_path_factory.mktemp("confusion")
+    scenarios = root / "scenarios"
+    scenarios.mkdir()
+    path = scenarios / "digits.toml"
+    path.write_text(DIGITS)
+    runner, store = prepare_run(RunRequest(path, runs_dir=root / "runs"))
+    execute(runner, store, lambda event: None)
+    assert store is not None
+    return scenarios, root / "runs", store.folder
+
+
+def matrix_counts(table: Table) -> list[list[int]]:
+    """The counts of a drawn matrix, read back from its rendered rows."""
+    console = Console(width=200, color_system=None)
+    with console.capture() as capture:
+        console.print(table)
+    columns = len(table.columns)
+    return [
+        [int(word) for word in line.split()[1:]]
+        for line in capture.get().splitlines()
+        if len(line.split()) == columns and all(w.isdigit() for w in line.split())
+    ]
+
+
+def stored_matrix(folder: Path, trial: str) -> list[list[int]]:
+    return json.loads((folder / "variants" / trial / "confusion.json").read_text())["matrix"]
+
+
+def body_text(app) -> str:
+    """The confusion view's body as plain text, 76 columns wide (80 less border and padding)."""
+    console = Console(width=76, color_system=None)
+    with console.capture() as capture:
+        console.print(app.screen.query_one("#confusion-body", Static).content)
+    return capture.get()
+
+
+async def test_f_shows_the_highlighted_trials_matrix_and_switches_trials(digits_run):
+    scenarios, runs, folder = digits_run
+    app = create_app(scenarios, runs, stored_run=folder)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen)
+        assert dashboard.state.trials == ["adam", "sgd"]
+        await pilot.press("down")  # highlight sgd
+        await pilot.press("f")
+        await pilot.pause(0.3)
+        view = app.screen
+        assert isinstance(view, ConfusionScreen) and view.trial == "sgd"
+        assert view.matrix is not None
+        assert matrix_counts(view.matrix) == stored_matrix(folder, "sgd")
+        diagonal = view.matrix.columns[1]._cells[0]
+        assert "on rgb(0," in str(diagonal.style) or diagonal.style == "dim"
+        await pilot.press("greater_than_sign")
+        await pilot.pause(0.2)
+        assert view.trial == "adam"
+        assert matrix_counts(view.matrix) == stored_matrix(folder, "adam")
+        text = body_text(app)
+        assert "Per class" in text and "Recall (acc)" in text and "Most confused" in text
+        assert all(len(line.rstrip()) <= 76 for line in text.splitlines())
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert app.screen is dashboard
+
+
+async def test_the_matrix_fits_80_columns_without_cutting_a_count(digits_run):
+    scenarios, runs, folder = digits_run
+    app = create_app(scenarios, runs, stored_run=folder)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("f")
+        await pilot.pause(0.3)
+        view = app.screen
+        assert isinstance(view, ConfusionScreen) and view.matrix is not None
+        console = Console(width=76, color_system=None)
+        with console.capture() as capture:
+            console.print(view.matrix)
+        assert all(len(line) <= 76 for line in capture.get().splitlines())
+        assert matrix_counts(view.matrix) == stored_matrix(folder, "adam")
+
+
+async def test_a_run_without_reports_says_so():
+    app = create_app(FIXTURES / "scenarios", FIXTURES / "runs", stored_run=STORED_RUN)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("f")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, ConfusionScreen)
+        assert "no report" in body_text(app)
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, DashboardScreen)

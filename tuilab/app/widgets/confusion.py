@@ -1,0 +1,199 @@
+"""Where the highlighted trial's classifier goes wrong, over the dashboard (the `f` key).
+
+The confusion matrix as a heatmap of counts (green diagonal, red mistakes, deeper with the
+count), the per-class precision and recall, and the most confused pairs. The view reads the
+run's `ResultsBook.reports`, which live and stored runs fill from the same events, so a report
+that arrives while the view is open is shown at once.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.events import Resize
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from tuilab.app.run_state import RunState
+from tuilab.presentation.confusion import (
+    CLASS_COLUMNS,
+    class_rows,
+    label_options,
+    legend,
+    matrix_cells,
+    pair_rows,
+    report_summary,
+)
+from tuilab.presentation.text import plain
+from tuilab.runtime.events import ClassificationReport
+
+
+def matrix_table(report: ClassificationReport, width: int) -> Table | None:
+    """The matrix in `width` columns (class names in rows, else indices and a legend), or None
+    when even indices do not fit: a count is never cut."""
+    cells = matrix_cells(report)
+    widest = max([len(text) for row in cells for text, _ in row], default=1)
+    wide = Console(width=10_000)
+    for corner, rows, headers, needs_legend in label_options(report.labels):
+        table = Table(box=box.SIMPLE_HEAD, padding=(0, 0), expand=False)
+        table.add_column(corner, no_wrap=True)
+        for header in headers:
+            table.add_column(header, justify="right", no_wrap=True, min_width=widest)
+        for label, row in zip(rows, cells, strict=True):
+            table.add_row(plain(label), *(Text(text, style=style) for text, style in row))
+        if Measurement.get(wide, wide.options, table).maximum > width:
+            continue
+        caption = "rows: true class, columns: predicted class"
+        if needs_legend:
+            caption += "\n" + legend(report.labels)
+        table.caption = Text(caption, style="dim")
+        table.caption_justify = "left"
+        return table
+    return None
+
+
+def class_table(report: ClassificationReport) -> Table:
+    """Support, precision, recall (the class's accuracy) and F1 per class."""
+    table = Table(box=box.SIMPLE_HEAD, title="Per class", title_justify="left")
+    for spec in CLASS_COLUMNS:
+        if spec.fold:
+            table.add_column(spec.header, overflow="fold")
+        else:
+            table.add_column(spec.header, justify="right", no_wrap=True)
+    for row in class_rows(report):
+        table.add_row(*(Text(spec.text(row)) for spec in CLASS_COLUMNS))
+    table.caption = Text(report_summary(report), style="dim")
+    table.caption_justify = "left"
+    return table
+
+
+def pairs_table(report: ClassificationReport) -> Table | None:
+    """The most confused (true, predicted) pairs, None when there are no mistakes."""
+    rows = pair_rows(report)
+    if not rows:
+        return None
+    table = Table(box=box.SIMPLE_HEAD, title="Most confused", title_justify="left")
+    table.add_column("True", overflow="fold")
+    table.add_column("Predicted", overflow="fold")
+    table.add_column("Count", justify="right", no_wrap=True)
+    table.add_column("Share", justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))
+    table.caption = Text("share: of the true class's samples", style="dim")
+    table.caption_justify = "left"
+    return table
+
+
+def missing_reason(state: RunState, trial: str | None) -> str:
+    """Why `trial` has no report (yet)."""
+    if trial is None:
+        return "no trial yet"
+    result = state.book.trials.get(trial)
+    status = result.status if result is not None else "running"
+    if status == "running":
+        return "no report yet: the confusion matrix comes after the trial ends"
+    if status == "finished":
+        return "no report: only classifiers get one (not a regression, nor runs stored before it)"
+    return f"no report: the trial {status}; a report comes after a trial ends"
+
+
+class ConfusionScreen(ModalScreen[None]):
+    """One trial's confusion matrix, per-class table and most confused pairs."""
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape", "dismiss", "Close", id="confusion.close"),
+        Binding("f", "dismiss", "Close", show=False, id="confusion.close_f"),
+        Binding("less_than_sign", "trial(-1)", "Prev trial", id="confusion.previous"),
+        Binding("greater_than_sign", "trial(1)", "Next trial", id="confusion.next"),
+    ]
+
+    DEFAULT_CSS = """
+    ConfusionScreen { align: center middle; }
+    ConfusionScreen > VerticalScroll {
+        width: 100%; height: 100%; border: round $accent; padding: 0 1; background: $surface;
+    }
+    """
+
+    def __init__(self, state: RunState, trial: str | None) -> None:
+        super().__init__()
+        self.state = state
+        self.trial = trial if trial in state.trials else (state.trials or [None])[0]
+        self.report: ClassificationReport | None = None
+        self.matrix: Table | None = None
+        """The matrix as drawn (tests read its cells)."""
+        self._shown: tuple[str | None, int | None, int] | None = None
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="confusion-box"):
+            yield Static(id="confusion-title")
+            yield Static(id="confusion-body")
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()
+        self._draw()
+        self.set_interval(1.0, self._refresh)  # a live trial's report arrives when it ends
+
+    def _refresh(self) -> None:
+        report = self.state.book.reports.get(self.trial or "")
+        if self._shown != (self.trial, id(report), self._width()):
+            self._draw()
+
+    def _width(self) -> int:
+        return max(self.query_one("#confusion-body", Static).content_size.width, 20)
+
+    def action_trial(self, step: int) -> None:
+        """The previous or next trial of the run."""
+        trials = self.state.trials
+        if not trials:
+            return
+        position = trials.index(self.trial) if self.trial in trials else 0
+        self.trial = trials[(position + step) % len(trials)]
+        self._draw()
+
+    def _draw(self) -> None:
+        width = self._width()
+        report = self.state.book.reports.get(self.trial or "")
+        self._shown = (self.trial, id(report), width)
+        self.report = report
+        count = len(self.state.trials)
+        where = f" ({self.state.trials.index(self.trial) + 1}/{count})" if self.trial else ""
+        self.query_one("#confusion-title", Static).update(
+            Text.assemble(
+                plain(f"Confusion of {self.trial or '-'}{where}", "bold"),
+                plain("  escape closes, < > switch trial", "dim"),
+            )
+        )
+        body = self.query_one("#confusion-body", Static)
+        if report is None:
+            self.matrix = None
+            body.update(plain(missing_reason(self.state, self.trial), "yellow"))
+            return
+        self.matrix = matrix_table(report, width)
+        parts: list[RenderableType] = [plain(f"on the {report.split} split", "dim")]
+        if self.matrix is None:
+            size = len(report.labels)
+            parts.append(
+                plain(
+                    f"the {size}×{size} matrix does not fit {width} columns: widen the terminal, "
+                    "or read variants/<trial>/confusion.json",
+                    "yellow",
+                )
+            )
+        else:
+            parts.append(self.matrix)
+        parts.append(class_table(report))
+        pairs = pairs_table(report)
+        if pairs is not None:
+            parts.append(pairs)
+        body.update(Group(*parts))
+
+    def on_resize(self, event: Resize) -> None:
+        self.call_after_refresh(self._refresh)
