@@ -13,7 +13,8 @@ from textual.widgets import Static
 
 from tuilab.app.app import create_app
 from tuilab.app.screens.dashboard import DashboardScreen
-from tuilab.app.widgets.confusion import ConfusionScreen
+from tuilab.app.widgets.confusion import ConfusionScreen, matrix_table
+from tuilab.runtime.events import ClassificationReport
 from tuilab.runtime.session import RunRequest, execute, prepare_run
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -56,16 +57,14 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pa
 
 
 def matrix_counts(table: Table) -> list[list[int]]:
-    """The counts of a drawn matrix, read back from its rendered rows."""
+    """The counts of a drawn matrix, read back from its rendered rows (under the header rule)."""
     console = Console(width=200, color_system=None)
     with console.capture() as capture:
         console.print(table)
-    columns = len(table.columns)
-    return [
-        [int(word) for word in line.split()[1:]]
-        for line in capture.get().splitlines()
-        if len(line.split()) == columns and all(w.isdigit() for w in line.split())
-    ]
+    lines = capture.get().splitlines()
+    start = next(i for i, line in enumerate(lines) if "─" in line) + 1
+    size = len(table.columns) - 1
+    return [[int(word) for word in line.split()[-size:]] for line in lines[start:] if line.strip()]
 
 
 def stored_matrix(folder: Path, trial: str) -> list[list[int]]:
@@ -136,3 +135,42 @@ async def test_a_run_without_reports_says_so():
         await pilot.press("escape")
         await pilot.pause(0.2)
         assert isinstance(app.screen, DashboardScreen)
+
+
+FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat"]
+
+
+def fashion_report(trial: str) -> ClassificationReport:
+    matrix = [[120 if i == j else i + j for j in range(5)] for i in range(5)]
+    return ClassificationReport(
+        trial, FASHION, matrix, [0.9] * 5, [0.8] * 5, [0.85] * 5, [sum(r) for r in matrix]
+    )
+
+
+def test_long_class_names_go_in_a_legend_when_the_rows_do_not_fit():
+    report = fashion_report("plain")
+    named = matrix_table(report, 76)
+    assert named is not None and "T-shirt/top" not in named[1]  # names in the rows
+    narrow = matrix_table(report, 24)
+    assert narrow is not None
+    assert "0 T-shirt/top, 1 Trouser" in narrow[1]
+    assert matrix_counts(narrow[0]) == report.matrix
+    assert matrix_table(report, 10) is None  # never a cut count
+
+
+async def test_a_report_arriving_while_the_view_is_open_is_shown():
+    app = create_app(FIXTURES / "scenarios", FIXTURES / "runs", stored_run=STORED_RUN)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen)
+        await pilot.press("f")
+        await pilot.pause(0.3)
+        view = app.screen
+        assert isinstance(view, ConfusionScreen) and view.trial == "plain"
+        assert view.matrix is None
+        dashboard.state.book.handle(fashion_report("plain"))
+        await pilot.pause(1.3)
+        assert view.matrix is not None
+        assert matrix_counts(view.matrix) == fashion_report("plain").matrix
+        assert "Coat" in body_text(app)

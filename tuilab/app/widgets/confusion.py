@@ -36,9 +36,9 @@ from tuilab.presentation.text import plain
 from tuilab.runtime.events import ClassificationReport
 
 
-def matrix_table(report: ClassificationReport, width: int) -> Table | None:
-    """The matrix in `width` columns (class names in rows, else indices and a legend), or None
-    when even indices do not fit: a count is never cut."""
+def matrix_table(report: ClassificationReport, width: int) -> tuple[Table, str] | None:
+    """The matrix in `width` columns (class names in rows, else indices and a legend) and the
+    caption under it, or None when even indices do not fit: a count is never cut."""
     cells = matrix_cells(report)
     widest = max([len(text) for row in cells for text, _ in row], default=1)
     wide = Console(width=10_000)
@@ -54,9 +54,7 @@ def matrix_table(report: ClassificationReport, width: int) -> Table | None:
         caption = "rows: true class, columns: predicted class"
         if needs_legend:
             caption += "\n" + legend(report.labels)
-        table.caption = Text(caption, style="dim")
-        table.caption_justify = "left"
-        return table
+        return table, caption
     return None
 
 
@@ -176,9 +174,10 @@ class ConfusionScreen(ModalScreen[None]):
             self.matrix = None
             body.update(plain(missing_reason(self.state, self.trial), "yellow"))
             return
-        self.matrix = matrix_table(report, width)
+        drawn = matrix_table(report, width)
+        self.matrix = None if drawn is None else drawn[0]
         parts: list[RenderableType] = [plain(f"on the {report.split} split", "dim")]
-        if self.matrix is None:
+        if drawn is None:
             size = len(report.labels)
             parts.append(
                 plain(
@@ -188,7 +187,7 @@ class ConfusionScreen(ModalScreen[None]):
                 )
             )
         else:
-            parts.append(self.matrix)
+            parts += [drawn[0], plain(drawn[1], "dim", multiline=True), Text()]
         parts.append(class_table(report))
         pairs = pairs_table(report)
         if pairs is not None:
