@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,27 @@ async def test_a_report_arriving_while_the_view_is_open_is_shown():
         assert view.matrix is not None
         assert matrix_counts(view.matrix) == fashion_report("plain").matrix
         assert "Coat" in body_text(app)
+
+
+def fixture_run_with_report(runs: Path) -> Path:
+    """The quick fixture run copied under `runs`, with a 10-class Fashion report for `plain`."""
+    names = [*FASHION, "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    matrix = [[900 if i == j else (i * 7 + j * 3) % 23 for j in range(10)] for i in range(10)]
+    report = ClassificationReport(
+        "plain", names, matrix, [0.9] * 10, [0.8] * 10, [0.85] * 10, [sum(r) for r in matrix]
+    )
+    folder = runs / "quick" / STORED_RUN.name
+    shutil.copytree(STORED_RUN, folder)
+    lines = (folder / "events.jsonl").read_text().splitlines()
+    finished = next(i for i, line in enumerate(lines) if '"variant_finished"' in line)
+    lines.insert(finished, report.to_json())  # as a live run stores it: before the trial ends
+    (folder / "events.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_confusion_view_snapshot(snap_compare, tmp_path):
+    """Pins the view at 80x24 (read in tmux first): class names in the rows, three-digit
+    counts whole, green diagonal and red mistakes deeper with the count."""
+    folder = fixture_run_with_report(tmp_path / "runs")
+    app = create_app(FIXTURES / "scenarios", tmp_path / "runs", stored_run=folder)
+    assert snap_compare(app, terminal_size=(80, 24), press=["f"])
