@@ -28,6 +28,8 @@ TRASH_RECORD = "trashed.json"
 HISTORY_CSV = "history.csv"
 SUMMARY_JSON = "summary.json"
 BATCHNORM_JSONL = "batchnorm.jsonl"
+LAYERS_JSONL = "layers.jsonl"
+"""Every trainable layer's weight and gradient norm per epoch (epoch 0: before training)."""
 MODEL_KERAS = "model.keras"
 CONFUSION_JSON = "confusion.json"
 """A classifier's confusion matrix, per-class metrics and mistakes on the test split."""
@@ -43,6 +45,7 @@ TRIAL_FILES = (
     HISTORY_CSV,
     SUMMARY_JSON,
     BATCHNORM_JSONL,
+    LAYERS_JSONL,
     MODEL_KERAS,
     CONFUSION_JSON,
     RESUME_DIR,

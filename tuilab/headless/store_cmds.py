@@ -10,6 +10,7 @@ from rich.text import Text
 
 from tuilab.errors import RunStoreError
 from tuilab.headless.confusion import print_confusion, recall_table
+from tuilab.headless.layer_tables import print_layer_stats
 from tuilab.headless.sweep_cmds import print_sweep
 from tuilab.headless.tables import add_caption, results_table, spec_table
 from tuilab.presentation.charts import curves_text
@@ -113,6 +114,7 @@ def show(root: Path, name: str, console: Console) -> int:
     else:
         console.print(results_table(stored.book, console.width))
     print_confusion(console, stored.book)
+    print_layer_stats(console, stored.events)
     _charts(console, curves.curves, ["accuracy", "loss"])
     return 0
 

@@ -316,6 +316,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         VariantResumed,
     )
 }
+import tuilab.runtime.layer_events  # noqa: E402, F401  (registers LayerStats)
 
 
 class EventFormatError(ValueError):

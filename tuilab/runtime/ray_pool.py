@@ -32,7 +32,9 @@ from tuilab.runtime.run_folder import RunFolder
 from tuilab.runtime.trial_worker import TrialTask, TrialTrainer, WorkerSpec
 
 COMMAND_POLL_SECONDS = 0.5
-STORE_WRITES = frozenset({layout.HISTORY_CSV, layout.SUMMARY_JSON, layout.BATCHNORM_JSONL})
+STORE_WRITES = frozenset(
+    {layout.HISTORY_CSV, layout.SUMMARY_JSON, layout.BATCHNORM_JSONL, layout.LAYERS_JSONL}
+)
 """Trial files the run store writes from the events: a task's copies are not brought back."""
 
 

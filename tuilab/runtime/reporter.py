@@ -21,6 +21,7 @@ from tuilab.runtime.events import (
     Event,
     LearningRateChanged,
 )
+from tuilab.runtime.layer_stats import LayerProbe
 
 Sink = Callable[[Event], None]
 PROGRESS_INTERVAL_S = 0.2
@@ -48,7 +49,8 @@ class _ReporterMixin:
     """Emits epoch, learning-rate, early-stop, BatchNorm and progress events for one trial.
 
     `first_epoch` is the epochs already done (a resumed trial); `save_state(epoch)` runs once
-    an epoch's events are out (it saves the resume state).
+    an epoch's events are out (it saves the resume state). With a `probe`, every epoch end
+    (and the start of a fresh trial, as epoch 0) also reports per-layer norms (`LayerStats`).
 
     Per-batch work is a float check and a clock read; everything else happens per epoch.
     Place it last in the callback list so it sees what the other callbacks changed.
@@ -67,6 +69,7 @@ class _ReporterMixin:
         rate_changers: list[str] | None = None,
         first_epoch: int = 0,
         save_state: Callable[[int], None] | None = None,
+        probe: LayerProbe | None = None,
     ) -> None:
         super().__init__()
         self.trial = trial
@@ -78,6 +81,7 @@ class _ReporterMixin:
         self.early_stoppers = early_stoppers or []
         self.rate_changers = rate_changers or []
         self.save_state = save_state
+        self.probe = probe
         self.epoch = first_epoch
         self.batch = 0
         self.epochs_done = first_epoch
@@ -136,6 +140,13 @@ class _ReporterMixin:
     # -- Keras hooks ---------------------------------------------------------------------
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._rate = self._learning_rate()
+        if self.epochs_done == 0:
+            self._layer_stats(0)
+
+    def _layer_stats(self, epoch: int) -> None:
+        event = self.probe.measure(self.trial, epoch, self.model) if self.probe else None
+        if event is not None:
+            self.sink(event)
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epoch = epoch + 1
@@ -174,6 +185,7 @@ class _ReporterMixin:
         state = batchnorm_state(self.model)
         if state:
             self.sink(BatchNormSnapshot(self.trial, self.epoch, state))
+        self._layer_stats(self.epoch)
         new_rate = self._learning_rate()
         if not math.isclose(new_rate, self._rate, rel_tol=1e-9):
             self.sink(

@@ -10,7 +10,8 @@ Nothing else in tuilab spells a file name of the store. Layout of
                       what its model, compile and fit said; run.json: "source": "script")
     events.jsonl      every event but transient progress, one JSON line each (append-only)
     results.json      per trial and per variant results (rewritten atomically)
-    variants/<trial>/ history.csv, summary.json, batchnorm.jsonl, model.keras, checkpoints,
+    variants/<trial>/ history.csv, summary.json, batchnorm.jsonl, layers.jsonl (per-layer
+                      weight and gradient norms), model.keras, checkpoints,
                       resume/ (the last finished epoch's state, until the trial finishes),
                       tensorboard/ (TensorBoard event files: `tensorboard --logdir runs`)
     tags.txt, note.md the user's tags (one a line) and note (`runtime.library` writes them)

@@ -31,6 +31,7 @@ from tuilab.runtime.events import (
     VariantStarted,
 )
 from tuilab.runtime.failures import describe_failure
+from tuilab.runtime.layer_stats import LayerProbe
 from tuilab.runtime.multi_worker import adapt_for_cluster, in_cluster
 from tuilab.runtime.reporter import make_reporter
 from tuilab.runtime.resume import ResumePlan
@@ -280,6 +281,7 @@ class Runner:
             rate_changers=changers,
             first_epoch=state.epoch if state else 0,
             save_state=keeper.save if keeper else None,
+            probe=LayerProbe.first_batch(data.x_train, data.y_train, fit.batch_size),
         )
         if state is not None:
             self.sink(

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tuilab.errors import RunStoreError
-from tuilab.layout import CONFUSION_JSON
+from tuilab.layout import BATCHNORM_JSONL, CONFUSION_JSON, LAYERS_JSONL
 from tuilab.runtime.events import (
     BatchNormSnapshot,
     ClassificationReport,
@@ -34,6 +34,7 @@ from tuilab.runtime.events import (
     VariantStarted,
     json_safe,
 )
+from tuilab.runtime.layer_events import LayerStats
 from tuilab.runtime.results import ResultsBook
 from tuilab.runtime.run_folder import HEARTBEAT_SECONDS, RunFolder
 from tuilab.scenario.loader import Scenario, resolved_document
@@ -270,12 +271,10 @@ class RunStore:
                 )
         elif isinstance(event, EpochEnded):
             self._append_history(event)
-        elif isinstance(event, BatchNormSnapshot):
+        elif isinstance(event, BatchNormSnapshot | LayerStats):
             folder = self.trial_folder(event.trial)
-            self._append_line(
-                self.run.batchnorm_jsonl(folder.name),
-                {"epoch": event.epoch, "layers": event.layers},
-            )
+            name = BATCHNORM_JSONL if isinstance(event, BatchNormSnapshot) else LAYERS_JSONL
+            self._append_line(folder / name, {"epoch": event.epoch, "layers": event.layers})
         elif isinstance(event, ClassificationReport):
             write_json_atomic(self.trial_folder(event.trial) / CONFUSION_JSON, event.to_dict())
         elif isinstance(event, VariantFinished | VariantFailed):
@@ -286,7 +285,7 @@ class RunStore:
             self._finish(event.status)
 
     def _rewind(self, trial: str, epoch: int | None) -> None:
-        """Keep only the history and BatchNorm lines up to `epoch` (None: none) of a trial."""
+        """Keep only the history, BatchNorm and layer lines up to `epoch` (None: none)."""
         name = self.trial_folder(trial).name
         self._close_history(trial)
         (self.run.trial(name) / CONFUSION_JSON).unlink(missing_ok=True)  # reported again
@@ -300,15 +299,16 @@ class RunStore:
                 _write_csv(history, [rows[0], *kept])
                 stream = open(history, "a", newline="", encoding="utf-8")  # noqa: SIM115
                 self._history[trial] = (stream, rows[0][1:])
-        batchnorm = self.run.batchnorm_jsonl(name)
-        if batchnorm.exists():
-            lines = batchnorm.read_text(encoding="utf-8").splitlines(keepends=True)
+        for lines_file in (self.run.batchnorm_jsonl(name), self.run.trial(name) / LAYERS_JSONL):
+            if not lines_file.exists():
+                continue
+            lines = lines_file.read_text(encoding="utf-8").splitlines(keepends=True)
             kept_lines = [
                 line for line in lines if epoch is not None and _line_epoch(line) <= epoch
             ]
-            temporary = batchnorm.with_name(f".{batchnorm.name}.tmp")
+            temporary = lines_file.with_name(f".{lines_file.name}.tmp")
             temporary.write_text("".join(kept_lines), encoding="utf-8")
-            os.replace(temporary, batchnorm)
+            os.replace(temporary, lines_file)
 
     def _append_line(self, path: Path, data: dict[str, Any]) -> None:
         with open(path, "a", encoding="utf-8") as stream:
