@@ -183,3 +183,41 @@ def test_a_run_stored_before_layer_stats_shows_as_before() -> None:
     )
     assert result.exit_code == 0, result.output
     assert "Results" in result.output and "Grad norm" not in result.output
+
+
+def test_a_resumed_trial_keeps_its_layer_lines_up_to_the_saved_epoch(tmp_path: Path) -> None:
+    from tuilab.runtime.events import RunResumed, VariantResumed, VariantStarted
+    from tuilab.runtime.store import RunStore
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "run.json").write_text(
+        json.dumps({"scenario": "s", "stem": "s", "variants": ["a"], "status": "running"})
+    )
+
+    def stats(epoch: int, gradient: float) -> LayerStats:
+        return LayerStats(
+            "a", epoch, {"d": {"weight_norm": 1.0, "gradient_norm": gradient, "weights": 2}}
+        )
+
+    store = RunStore(folder)
+    for event in (VariantStarted("a", "a", 1, 1, 5, 10, 32), *(stats(e, 1.0) for e in range(4))):
+        store.handle(event)
+    store.close()
+    store = RunStore.reopen(folder)
+    for event in (
+        RunResumed("s", ["a"]),
+        VariantResumed("a", "a", 1, 1, 5, 2, 10, 32, 0.01),
+        stats(3, 0.5),
+    ):
+        store.handle(event)
+    store.mark_ended("stopped")
+    lines = [
+        json.loads(line) for line in (folder / "variants/a/layers.jsonl").read_text().splitlines()
+    ]
+    assert [(line["epoch"], line["layers"]["d"]["gradient_norm"]) for line in lines] == [
+        (0, 1.0),
+        (1, 1.0),
+        (2, 1.0),
+        (3, 0.5),
+    ]
