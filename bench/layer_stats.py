@@ -26,7 +26,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench")]
-"""This checkout's tuilab; and bench/tensorboard.py would shadow the tensorboard package."""
+"""This checkout's tuilab first (not bench/, which holds no packages)."""
 DIGITS = """
     [scenario]
     name = "bench digits"

@@ -19,7 +19,7 @@ then appear twice in TensorBoard (the stored history keeps only the last).
 Cost: `handle` only puts the event on a queue; a daemon thread writes. The summaries are made
 by TensorBoard's own summary functions (`scalar_pb`, `histogram_pb`, `hparams_pb`, which
 bucket in NumPy) and written through `tf.summary`'s file writer: `tf.summary.histogram` runs
-some twenty eager TensorFlow ops per histogram, about 40 times slower (`bench/tensorboard.py`).
+some twenty eager TensorFlow ops per histogram, about 40 times slower (`bench/tensorboard_cost.py`).
 
 Failures: the first exception (disk full, folder removed, anything) switches the writer off for
 the rest of the run; training never notices. The reason is kept in `problem` and logged once

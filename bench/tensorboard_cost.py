@@ -1,8 +1,8 @@
 """Benchmark: what writing TensorBoard event files costs the training.
 
 Usage:
-    python bench/tensorboard.py events [--epochs 40] [--rounds 5]
-    python bench/tensorboard.py run [--rounds 3] [--only digits_quick bn_cnn]
+    python bench/tensorboard_cost.py events [--epochs 40] [--rounds 5]
+    python bench/tensorboard_cost.py run [--rounds 3] [--only digits_quick bn_cnn]
 
 `events` feeds made-up event streams to `TensorBoardLog`, shaped like two real trials:
 `digits_quick` (`scenarios/digits_quick.toml`'s adam_bn: 4 metrics, the learning rate, 2
@@ -28,14 +28,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)  # this file is tensorboard.py: `import tensorboard` must find the package
 
 from tuilab.runtime import tensorboard_log
 from tuilab.runtime.events import BatchNormSnapshot, EpochEnded, Event, VariantStarted
