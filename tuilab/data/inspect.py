@@ -12,44 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from tuilab.data.class_names import class_names
 from tuilab.data.preprocess import prepare
 from tuilab.data.sources import load_splits, spec_for
 from tuilab.scenario.schema import DataConfig
-
-CLASS_NAMES: dict[str, tuple[str, ...]] = {
-    "fashion_mnist": (
-        "T-shirt/top",
-        "Trouser",
-        "Pullover",
-        "Dress",
-        "Coat",
-        "Sandal",
-        "Shirt",
-        "Sneaker",
-        "Bag",
-        "Ankle boot",
-    ),
-    "cifar10": (
-        "airplane",
-        "automobile",
-        "bird",
-        "cat",
-        "deer",
-        "dog",
-        "frog",
-        "horse",
-        "ship",
-        "truck",
-    ),
-}
-
-
-def class_names(dataset: str, classes: int) -> tuple[str, ...]:
-    """The dataset's class names where it has them, else "0", "1", ..."""
-    names = CLASS_NAMES.get(dataset)
-    if names is not None and len(names) == classes:
-        return names
-    return tuple(str(i) for i in range(classes))
 
 
 @dataclass(frozen=True)
@@ -175,7 +141,7 @@ def inspect_data(
     if config.limit:
         x_raw, y_raw = x_raw[: config.limit], y_raw[: config.limit]
         x_test_raw, y_test_raw = x_test_raw[: config.limit], y_test_raw[: config.limit]
-    names = class_names(spec.name, spec.classes)
+    names = tuple(class_names(spec.name, spec.classes))
     raw = (
         _view("train", x_raw, y_raw, spec.classes),
         _view("test", x_test_raw, y_test_raw, spec.classes),
