@@ -11,7 +11,7 @@ from typing import Any
 
 
 @contextlib.contextmanager
-def _stderr_silenced() -> Iterator[None]:
+def stderr_silenced() -> Iterator[None]:
     """Send file descriptor 2 to /dev/null (TensorFlow's C++ start-up chatter)."""
     try:
         saved = os.dup(2)
@@ -37,7 +37,7 @@ def import_keras() -> Any:
     GPU memory growth on so a lab shares its box.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _stderr_silenced():
+    with stderr_silenced():
         import keras
         import tensorflow as tf
     keras.config.disable_interactive_logging()

@@ -56,19 +56,27 @@ def _stat(values: list[float]) -> str:
 BATCHNORM_HEADER = ["Layer", "Variable", "Channels", "Initial", "Final"]
 
 
-def batchnorm_rows(events: list[Event]) -> dict[str, list[list[str]]]:
-    """trial -> `BATCHNORM_HEADER` rows: each variable's initial and last statistics."""
+def batchnorm_first_last(
+    events: list[Event],
+) -> tuple[dict[str, dict], dict[str, BatchNormSnapshot]]:
+    """Per trial: its BatchNorm statistics before training, and its last snapshot."""
     first: dict[str, dict] = {}
-    last: dict[str, dict] = {}
+    last: dict[str, BatchNormSnapshot] = {}
     for event in events:
         if isinstance(event, VariantStarted) and event.batchnorm:
             first[event.trial] = event.batchnorm
         elif isinstance(event, BatchNormSnapshot):
-            last[event.trial] = event.layers
+            last[event.trial] = event
+    return first, last
+
+
+def batchnorm_rows(events: list[Event]) -> dict[str, list[list[str]]]:
+    """trial -> `BATCHNORM_HEADER` rows: each variable's initial and last statistics."""
+    first, last = batchnorm_first_last(events)
     tables: dict[str, list[list[str]]] = {}
-    for trial, layers in last.items():
+    for trial, snapshot in last.items():
         rows = tables.setdefault(trial, [])
-        for layer, values in layers.items():
+        for layer, values in snapshot.layers.items():
             for name, now in values.items():
                 before = first.get(trial, {}).get(layer, {}).get(name, [])
                 rows.append([layer, name, str(len(now)), _stat(before), _stat(now)])
@@ -196,13 +204,7 @@ def json_report(folder: RunFolder) -> str:
     found = annotations(folder)
     variants = folder.resolved().get("variants", {})
     variants = variants if isinstance(variants, dict) else {}
-    first: dict[str, dict] = {}
-    last: dict[str, dict] = {}
-    for event in events:
-        if isinstance(event, VariantStarted) and event.batchnorm:
-            first[event.trial] = event.batchnorm
-        elif isinstance(event, BatchNormSnapshot):
-            last[event.trial] = {"epoch": event.epoch, "layers": event.layers}
+    first, last = batchnorm_first_last(events)
     document = {
         "run": folder.run_id,
         "scenario": book.scenario,
@@ -216,7 +218,10 @@ def json_report(folder: RunFolder) -> str:
         "events": [
             e.to_dict() for e in events if isinstance(e, LearningRateChanged | EarlyStopped)
         ],
-        "batchnorm": {t: {"initial": first.get(t, {}), "final": last[t]} for t in last},
+        "batchnorm": {
+            t: {"initial": first.get(t, {}), "final": {"epoch": e.epoch, "layers": e.layers}}
+            for t, e in last.items()
+        },
     }
     return json.dumps(json_safe(document), indent=2, default=str) + "\n"
 

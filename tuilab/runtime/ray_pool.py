@@ -197,16 +197,11 @@ class RayPool:
 @contextlib.contextmanager
 def _quiet() -> Any:
     """Ray's start-up and shut-down messages must not land on the app's screen."""
+    from tuilab.backend import stderr_silenced
     from tuilab.runtime.local_pool import real_standard_streams
 
-    with real_standard_streams(), open(os.devnull, "w") as null:
-        saved = os.dup(2)
-        os.dup2(null.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    with real_standard_streams(), stderr_silenced():
+        yield
 
 
 def _first_line(exc: BaseException) -> str:
