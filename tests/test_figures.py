@@ -112,8 +112,9 @@ def test_the_html_report_embeds_each_figure_and_the_stored_numbers() -> None:
     page = result.stdout
     assert page.startswith("<!DOCTYPE html>") and "</html>" in page
     images = embedded_pngs(page)
-    assert len(images) == 2  # accuracy and loss
-    assert all(image.size == (800, 500) and distinct_colours(image) > 50 for image in images)
+    assert len(images) == 3  # accuracy, loss and the digits samples (no layer stats stored)
+    assert all(image.size == (800, 500) and distinct_colours(image) > 50 for image in images[:2])
+    assert images[2].size == (1000, 280)
     stored = json.loads((STORED / "results.json").read_text())
     for trial, values in stored["trials"].items():
         assert f"<td>{trial}</td>" in page
@@ -131,7 +132,7 @@ def test_the_html_report_escapes_a_hostile_trial_name(tmp_path: Path) -> None:
     page = result.stdout
     assert "<script" not in page.lower()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert len(embedded_pngs(page)) == 2
+    assert len(embedded_pngs(page)) == 3
 
 
 def test_plot_draws_hostile_and_mathtext_names_as_text(tmp_path: Path) -> None:

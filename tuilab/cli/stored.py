@@ -126,7 +126,7 @@ def report(
     ] = None,
     runs: RunsDirOption = None,
 ) -> None:
-    """Write a run's results, scenario diff, learning-rate events and BatchNorm statistics."""
+    """Write a run's results, curves, confusion matrices, layer statistics and data samples."""
     from tuilab.headless.report import (
         csv_report,
         figure_files,
@@ -135,21 +135,23 @@ def report(
         write_report,
     )
     from tuilab.headless.report_html import html_report
+    from tuilab.headless.report_md import FigureFiles
     from tuilab.runtime.run_folder import find_run
 
     writers = {ReportFormat.csv: csv_report, ReportFormat.html: html_report}
-    figures: dict[str, str] = {}
+    figures = FigureFiles()
     try:
         folder = find_run(runs_dir(runs), run)
         if format_ is ReportFormat.md:
-            figures = figure_files(folder, output) if output and not output.is_dir() else {}
+            if output and not output.is_dir():
+                figures = figure_files(folder, output)
             text = markdown_report(folder, figures)
         else:
             text = writers.get(format_, json_report)(folder)
         if output:
             write_report(output, text)
             err.print(plain(f"wrote {output}"))
-            for name in figures.values():
+            for name in figures.names():
                 err.print(plain(f"wrote {output.with_name(name)}"))
             if format_ is ReportFormat.md and not figures:
                 from tuilab.presentation.figures import INSTALL_HINT, have_matplotlib

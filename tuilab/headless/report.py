@@ -1,7 +1,8 @@
 """`tuilab report RUN --format md|csv|json`: a shareable report of one stored run.
 
 Every text cell goes through `clean` and Markdown cells escape `|`, so a stored name cannot
-break the table or carry control characters into a file someone will `cat`.
+break the table or carry control characters into a file someone will `cat`. The Markdown
+report's confusion, layer and sample sections and its figure files: `report_md`.
 """
 
 from __future__ import annotations
@@ -11,15 +12,22 @@ import io
 import json
 import statistics
 from pathlib import Path
-from urllib.parse import quote
 
 from tuilab.errors import RunStoreError
+from tuilab.headless.report_markup import md_cell, md_table
+from tuilab.headless.report_md import (
+    FigureFiles,
+    confusion_markdown,
+    image,
+    layers_markdown,
+    samples_markdown,
+    write_figure_files,
+)
 from tuilab.presentation.columns import RESULT_COLUMNS, column, sort_rows, trial_rows
 from tuilab.presentation.describe import describe
 from tuilab.presentation.numbers import format_value
 from tuilab.presentation.text import clean
 from tuilab.runtime.compare import differing_keys
-from tuilab.runtime.curves import CurveBook
 from tuilab.runtime.events import (
     BatchNormSnapshot,
     EarlyStopped,
@@ -33,17 +41,6 @@ from tuilab.runtime.library import annotations
 from tuilab.runtime.results import ResultsBook
 from tuilab.runtime.run_folder import RunFolder
 from tuilab.runtime.stored import load_run
-
-
-def md_cell(value: object) -> str:
-    """A Markdown table cell: control characters shown as escapes, `|` and `\\` escaped."""
-    return clean(value).replace("\\", "\\\\").replace("|", "\\|")
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(md_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(md_cell(c) for c in cells) + " |" for cells in rows]
-    return "\n".join(lines)
 
 
 def _stat(values: list[float]) -> str:
@@ -87,14 +84,17 @@ def _batchnorm_section(events: list[Event]) -> list[str]:
     lines = []
     for trial, rows in batchnorm_rows(events).items():
         lines.append(f"### {md_cell(trial)}")
-        lines.append(_md_table(BATCHNORM_HEADER, rows))
+        lines.append(md_table(BATCHNORM_HEADER, rows))
     return lines or ["No BatchNormalization layers."]
 
 
-def markdown_report(folder: RunFolder, figures: dict[str, str] | None = None) -> str:
+def markdown_report(folder: RunFolder, figures: FigureFiles | dict[str, str] | None = None) -> str:
     """The report as Markdown (a corrupt run's readable part, with the problems listed).
 
-    `figures` maps a metric to the file name of its figure, linked under "Curves"."""
+    `figures`: the figure files written beside it (`figure_files`), linked; a dict maps a
+    metric to its curve figure only."""
+    if not isinstance(figures, FigureFiles):
+        figures = FigureFiles(curves=dict(figures or {}))
     stored = load_run(folder)
     events, book = stored.events, stored.book
     started = next((e for e in events if isinstance(e, RunStarted)), None)
@@ -118,7 +118,7 @@ def markdown_report(folder: RunFolder, figures: dict[str, str] | None = None) ->
     lines += ["", "## Results (per trial, ranked by best validation accuracy)", ""]
     rows = sort_rows(trial_rows(book), column(RESULT_COLUMNS, "best_val_accuracy"))
     lines.append(
-        _md_table(
+        md_table(
             [c.header for c in RESULT_COLUMNS], [[c.text(r) for c in RESULT_COLUMNS] for r in rows]
         )
     )
@@ -131,21 +131,22 @@ def markdown_report(folder: RunFolder, figures: dict[str, str] | None = None) ->
     lines += ["", "## Scenario keys that differ between variants", ""]
     if diff:
         lines.append(
-            _md_table(
-                ["Key", *variants], [[k, *(str(v) for v in vals)] for k, vals in diff.items()]
-            )
+            md_table(["Key", *variants], [[k, *(str(v) for v in vals)] for k, vals in diff.items()])
         )
     else:
         lines.append("Only one variant, or none differ.")
-    if figures:
+    if figures.curves:
         lines += ["", "## Curves", ""]
-        lines += [f"![{md_cell(m)} per epoch]({quote(name)})" for m, name in figures.items()]
+        lines += [image(f"{m} per epoch", name) for m, name in figures.curves.items()]
     notable = [e for e in events if isinstance(e, LearningRateChanged | EarlyStopped)]
     lines += ["", "## Learning-rate changes and early stops", ""]
     lines += [f"- {describe(e)}" for e in notable] or ["None."]
     lines += ["", "## BatchNormalization statistics (initial and after the last epoch)", ""]
     lines += _batchnorm_section(events)
-    return "\n".join(lines) + "\n"
+    lines += confusion_markdown(book, figures)
+    lines += layers_markdown(events, figures)
+    lines += samples_markdown(figures)
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def csv_report(folder: RunFolder) -> str:
@@ -242,25 +243,12 @@ def write_report(path: Path, text: str) -> None:
         raise RunStoreError(f"cannot write {clean(path)}: {exc.strerror or exc}") from None
 
 
-def figure_files(folder: RunFolder, report: Path) -> dict[str, str]:
-    """Write the run's curve figures next to a Markdown report (`report-accuracy.png`, ...);
-    metric -> file name, to link from it. Nothing is written when matplotlib is missing.
+def figure_files(folder: RunFolder, report: Path) -> FigureFiles:
+    """Write the run's figures next to a Markdown report (`report-accuracy.png`, the confusion
+    matrices, layer heatmaps and sample grids), to link from it. Nothing is written when
+    matplotlib is missing.
 
     Raises:
         UsageError: a figure file cannot be written.
     """
-    from tuilab.presentation.figures import have_matplotlib, report_figures, save_figure
-
-    if not have_matplotlib():
-        return {}
-    stored = load_run(folder)
-    curves = CurveBook()
-    for event in stored.events:
-        curves.handle(event)
-    names = {}
-    title = clean(stored.book.scenario or folder.run_id)
-    for metric, figure in report_figures(curves.curves, title).items():
-        path = report.with_name(f"{report.stem}-{metric}.png")
-        save_figure(figure, path)
-        names[metric] = path.name
-    return names
+    return write_figure_files(folder, report)

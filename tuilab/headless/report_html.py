@@ -8,10 +8,14 @@ no script, style sheet, font or image from anywhere.
 
 from __future__ import annotations
 
-import base64
-import html
-
 from tuilab.headless.report import BATCHNORM_HEADER, batchnorm_rows
+from tuilab.headless.report_markup import esc, html_items, html_png, html_table, warn
+from tuilab.headless.report_sections import (
+    SECTION_STYLE,
+    confusion_section,
+    layers_section,
+    samples_section,
+)
 from tuilab.presentation.columns import RESULT_COLUMNS, column, sort_rows, trial_rows
 from tuilab.presentation.describe import describe
 from tuilab.presentation.text import clean
@@ -22,7 +26,8 @@ from tuilab.runtime.library import annotations
 from tuilab.runtime.run_folder import RunFolder
 from tuilab.runtime.stored import StoredRun, load_run
 
-STYLE = """
+STYLE = (
+    """
 body { font: 15px/1.45 system-ui, sans-serif; max-width: 64rem; margin: 2rem auto;
        padding: 0 1rem; color: #1d1d1f; }
 table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: 13px; }
@@ -34,36 +39,13 @@ pre { background: #f6f6f8; padding: .5rem; white-space: pre-wrap; }
 figure { margin: 1rem 0; } img { max-width: 100%; height: auto; }
 .warn { color: #a15c00; }
 """
+    + SECTION_STYLE
+)
 POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 NO_MATPLOTLIB = (
     'Figures need matplotlib, the plot extra: pip install "tuilab[plot]" (then run the '
     "report again)."
 )
-
-
-def esc(value: object, *, multiline: bool = False) -> str:
-    """Stored text as HTML: control characters shown as escapes, then `<>&"'` escaped."""
-    return html.escape(clean(value, multiline=multiline), quote=True)
-
-
-def _table(header: list[str], rows: list[list[str]], numeric: set[int] | None = None) -> str:
-    numeric = numeric or set()
-    head = "".join(f"<th>{esc(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="num">{esc(c)}</td>' if i in numeric else f"<td>{esc(c)}</td>"
-            for i, c in enumerate(cells)
-        )
-        + "</tr>"
-        for cells in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _items(lines: list[str], css: str = "") -> str:
-    attribute = f' class="{css}"' if css else ""
-    return f"<ul{attribute}>" + "".join(f"<li>{esc(line)}</li>" for line in lines) + "</ul>"
 
 
 def _facts(stored: StoredRun) -> list[str]:
@@ -86,7 +68,7 @@ def _results(stored: StoredRun) -> list[str]:
     numeric = {i for i, c in enumerate(RESULT_COLUMNS) if c.key not in ("trial", "status")}
     parts = [
         "<h2>Results (per trial, ranked by best validation accuracy)</h2>",
-        _table(
+        html_table(
             [c.header for c in RESULT_COLUMNS],
             [[c.text(r) for c in RESULT_COLUMNS] for r in rows],
             numeric,
@@ -94,7 +76,7 @@ def _results(stored: StoredRun) -> list[str]:
     ]
     reasons = [f"{r.label}: {r.reason}" for r in rows if r.reason]
     if reasons:
-        parts.append(_items(reasons, "warn"))
+        parts.append(html_items(reasons, "warn"))
     return parts
 
 
@@ -106,16 +88,16 @@ def _scenario_diff(folder: RunFolder) -> list[str]:
     if not diff:
         return [*parts, "<p>Only one variant, or none differ.</p>"]
     rows = [[key, *("-" if v is None else str(v) for v in values)] for key, values in diff.items()]
-    return [*parts, _table(["Key", *variants], rows)]
+    return [*parts, html_table(["Key", *variants], rows)]
 
 
-def _figures(stored: StoredRun) -> list[str]:
+def _figures(stored: StoredRun, figures_: bool) -> list[str]:
     """The curves as embedded PNGs, or a line saying how to get them."""
-    from tuilab.presentation.figures import figure_bytes, have_matplotlib, report_figures
+    from tuilab.presentation.figures import figure_bytes, report_figures
 
     parts = ["<h2>Curves</h2>"]
-    if not have_matplotlib():
-        return [*parts, f'<p class="warn">{esc(NO_MATPLOTLIB)}</p>']
+    if not figures_:
+        return [*parts, warn(NO_MATPLOTLIB)]
     curves = CurveBook()
     for event in stored.events:
         curves.handle(event)
@@ -124,12 +106,8 @@ def _figures(stored: StoredRun) -> list[str]:
     if not figures:
         return [*parts, "<p>No curves were logged.</p>"]
     for metric, figure in figures.items():
-        data = base64.b64encode(figure_bytes(figure, "png")).decode("ascii")
         caption = f"{metric} per epoch: training solid, validation dashed"
-        parts.append(
-            f'<figure><img src="data:image/png;base64,{data}" alt="{esc(caption)}">'
-            f"<figcaption>{esc(caption)}</figcaption></figure>"
-        )
+        parts.append(html_png(figure_bytes(figure, "png"), caption))
     return parts
 
 
@@ -139,13 +117,17 @@ def _batchnorm(stored: StoredRun) -> list[str]:
     if not tables:
         return [*parts, "<p>No BatchNormalization layers.</p>"]
     for trial, rows in tables.items():
-        parts += [f"<h3>{esc(trial)}</h3>", _table(BATCHNORM_HEADER, rows, {2, 3, 4})]
+        parts += [f"<h3>{esc(trial)}</h3>", html_table(BATCHNORM_HEADER, rows, {2, 3, 4})]
     return parts
 
 
 def html_report(folder: RunFolder) -> str:
-    """The report as one HTML page: what the Markdown report says, with the curves drawn
-    (a corrupt run's readable part, with the problems listed)."""
+    """The report as one HTML page: what the Markdown report says, with the curves, confusion
+    matrices, layer gradients and data samples drawn (a corrupt run's readable part, with the
+    problems listed)."""
+    from tuilab.presentation.figures import have_matplotlib
+
+    figures = have_matplotlib()
     stored = load_run(folder)
     found = annotations(folder)
     title = f"{stored.book.scenario}: run {folder.run_id}"
@@ -156,20 +138,23 @@ def html_report(folder: RunFolder) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
-        _items(_facts(stored)),
+        html_items(_facts(stored)),
     ]
     problems = [*stored.problems, *found.problems]
     if problems:
-        parts.append(_items([f"corrupt: {p}" for p in problems], "warn"))
+        parts.append(html_items([f"corrupt: {p}" for p in problems], "warn"))
     if found.note:
         parts += ["<h2>Note</h2>", f"<pre>{esc(found.note, multiline=True)}</pre>"]
     parts += _results(stored)
     parts += _scenario_diff(folder)
-    parts += _figures(stored)
+    parts += _figures(stored, figures)
     notable = [e for e in stored.events if isinstance(e, LearningRateChanged | EarlyStopped)]
     parts.append("<h2>Learning-rate changes and early stops</h2>")
     lines = [line for line in (describe(e) for e in notable) if line]
-    parts.append(_items(lines) if lines else "<p>None.</p>")
+    parts.append(html_items(lines) if lines else "<p>None.</p>")
+    parts += confusion_section(stored)
+    parts += layers_section(stored, figures)
     parts += _batchnorm(stored)
+    parts += samples_section(folder, figures, NO_MATPLOTLIB)
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
