@@ -10,6 +10,7 @@ from typing import Any
 from tuilab.errors import TuilabError
 from tuilab.model.summary import ModelSummary
 from tuilab.presentation.describe import describe
+from tuilab.presentation.text import clean
 from tuilab.runtime.curves import CurveBook
 from tuilab.runtime.events import (
     BatchNormSnapshot,
@@ -23,6 +24,7 @@ from tuilab.runtime.events import (
     VariantResumed,
     VariantStarted,
 )
+from tuilab.runtime.layer_events import LayerStats
 from tuilab.runtime.results import ResultsBook
 from tuilab.runtime.run_folder import RunFolder
 from tuilab.runtime.stored import stored_sweep
@@ -54,6 +56,8 @@ class RunState:
     batchnorm: dict[str, list[tuple[int, dict[str, dict[str, list[float]]]]]] = field(
         default_factory=dict
     )
+    layer_stats: dict[str, dict[int, LayerStats]] = field(default_factory=dict)
+    """Per trial, its `LayerStats` by epoch (a re-sent epoch replaces the earlier one)."""
     progress: dict[str, Progress] = field(default_factory=dict)
     lines: list[tuple[str, str]] = field(default_factory=list)
     dropped_lines: int = 0
@@ -84,10 +88,14 @@ class RunState:
                 self.trials.append(event.trial)
             kept = [s for s in self.batchnorm.get(event.trial, []) if s[0] <= event.from_epoch]
             self.batchnorm[event.trial] = kept
+            layers = self.layer_stats.get(event.trial, {})
+            self.layer_stats[event.trial] = {
+                e: s for e, s in layers.items() if e <= event.from_epoch
+            }
             self.progress[event.trial] = Progress(
                 event.from_epoch, event.epochs, event.steps_per_epoch, event.steps_per_epoch
             )
-            changed |= {"variants", "batchnorm", "results"}
+            changed |= {"variants", "batchnorm", "layers", "results"}
         elif isinstance(event, BatchProgress):
             progress = self.progress.get(event.trial)
             if progress:
@@ -102,6 +110,9 @@ class RunState:
         elif isinstance(event, BatchNormSnapshot):
             self.batchnorm.setdefault(event.trial, []).append((event.epoch, event.layers))
             changed.add("batchnorm")
+        elif isinstance(event, LayerStats):
+            self.layer_stats.setdefault(event.trial, {})[event.epoch] = event
+            changed.add("layers")
         elif isinstance(event, VariantFinished | VariantFailed):
             changed |= {"variants", "results"}
         self.book.handle(event)
@@ -134,6 +145,18 @@ class RunState:
         """running, finished, stopped or failed."""
         result = self.book.trials.get(trial)
         return result.status if result else "waiting"
+
+    def layer_series(self, trial: str | None) -> list[LayerStats]:
+        """A trial's `LayerStats` in epoch order (none yet, or a run stored before them)."""
+        by_epoch = self.layer_stats.get(trial or "", {})
+        return [by_epoch[epoch] for epoch in sorted(by_epoch)]
+
+    def info(self, running: bool) -> str:
+        """The sidebar's run lines: scenario, device, status, run folder (each line cleaned)."""
+        where = self.run_dirs[-1] if self.run_dirs else "not stored"
+        status = "training…" if running else (self.book.status or "")
+        lines = (self.scenario, self.device, status, Path(where).name)
+        return "\n".join(clean(line) for line in lines)
 
     def color_index(self, trial: str) -> int:
         """The trial's position, which picks its colour everywhere."""

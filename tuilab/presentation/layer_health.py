@@ -1,6 +1,7 @@
 """Per-layer health from `LayerStats` events: vanishing, exploding or non-finite gradients.
 
-Pure functions over the stored numbers (no TensorFlow), shared by the shell and reports.
+Pure functions over the stored numbers (no TensorFlow), shared by the shell, the app's weights
+view (its table and its layer × epoch heatmap of gradient norms) and reports.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ COLLAPSE_MIN_EPOCHS = 3
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 16
 """The most epochs a sparkline shows (longer runs are sampled evenly, last epoch kept)."""
+HEAT_LEVELS = len(SPARK_BLOCKS)
+"""Shades of the gradient heatmap, 0 (smallest norm) to HEAT_LEVELS - 1 (largest)."""
+NON_FINITE = -1
+"""The heatmap level of a NaN or infinite gradient norm (stored as null)."""
 
 
 def _finite(value: float | None) -> bool:
@@ -70,28 +75,115 @@ def health(series: Sequence[LayerStats]) -> dict[str, list[str]]:
     }
 
 
+def sample_indices(count: int, width: int) -> list[int]:
+    """At most `width` (at least 2) indices of `count` items, spread evenly, first and last kept."""
+    if count <= width:
+        return list(range(count))
+    step = (count - 1) / (max(width, 2) - 1)
+    return [round(i * step) for i in range(max(width, 2))]
+
+
+def _positive_range(values: Iterable[float | None]) -> tuple[float, float] | None:
+    """The smallest and largest finite positive value, None when there is none."""
+    known = [v for v in values if _finite(v) and v > 0]  # type: ignore[operator]
+    return (min(known), max(known)) if known else None  # type: ignore[type-var]
+
+
+def _level(value: float | None, scale: tuple[float, float] | None, levels: int) -> int:
+    """`value`'s shade 0..levels-1 on a log scale over `scale`; NON_FINITE for NaN or inf."""
+    if value is None or not math.isfinite(value):
+        return NON_FINITE
+    if scale is None or value <= 0:
+        return 0
+    low, high = math.log10(scale[0]), math.log10(scale[1])
+    fraction = (math.log10(value) - low) / (high - low) if high > low else 0.5
+    return round(fraction * (levels - 1))
+
+
 def sparkline(values: Sequence[float | None], width: int = SPARK_WIDTH) -> str:
     """Blocks on a log scale from the smallest to the largest value; `!` where non-finite."""
-    if len(values) > width:
-        step = (len(values) - 1) / (width - 1)
-        values = [values[round(i * step)] for i in range(width)]
-    logs = [math.log10(v) if _finite(v) and v > 0 else None for v in values]  # type: ignore[operator]
-    known = [v for v in logs if v is not None]
-    low, high = (min(known), max(known)) if known else (0.0, 0.0)
-    top = len(SPARK_BLOCKS) - 1
-    out = []
-    for value, log in zip(values, logs, strict=True):
-        if not _finite(value):
-            out.append("!")
-        elif log is None:
-            out.append(SPARK_BLOCKS[0])
+    values = [values[i] for i in sample_indices(len(values), width)]
+    scale = _positive_range(values)
+    levels = [_level(value, scale, len(SPARK_BLOCKS)) for value in values]
+    return "".join("!" if level == NON_FINITE else SPARK_BLOCKS[level] for level in levels)
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """A trial's gradient norms, layer × epoch, as shades on one log scale for the whole trial.
+
+    `levels[i][j]` is layer `layers[i]` at epoch `epochs[j]`: 0..HEAT_LEVELS-1, NON_FINITE,
+    or None where the layer was not measured at that epoch.
+    """
+
+    layers: list[str]
+    epochs: list[int]
+    total_epochs: int
+    levels: list[list[int | None]]
+    low: float | None
+    high: float | None
+    has_zero: bool = False
+    has_non_finite: bool = False
+
+    @property
+    def sampled(self) -> bool:
+        """Whether only some epochs are shown (more were measured than fit)."""
+        return len(self.epochs) < self.total_epochs
+
+    def legend(self) -> str:
+        """The numeric range the shades span, e.g. `grad norm 1.2e-05 … 3.4e+00, log scale`."""
+        if self.low is None or self.high is None:
+            text = "grad norm: no finite value"
         else:
-            fraction = (log - low) / (high - low) if high > low else 0.5
-            out.append(SPARK_BLOCKS[round(fraction * top)])
-    return "".join(out)
+            text = f"grad norm {self.low:.1e} … {self.high:.1e}, log scale"
+        if self.has_zero:
+            text += "; 0 drawn as the smallest"
+        if self.has_non_finite:
+            text += "; ! non-finite"
+        return text
+
+    def epoch_note(self) -> str:
+        """Which epochs the cells are (and that they are a sample when not all fit)."""
+        if not self.epochs:
+            return "no epochs"
+        span = f"epochs {self.epochs[0]}-{self.epochs[-1]}"
+        if self.sampled:
+            return (
+                f"{span}: {len(self.epochs)} of {self.total_epochs} shown, "
+                "sampled evenly (first and last kept)"
+            )
+        return f"{span}, one cell each"
 
 
-def _number(value: float | None) -> str:
+def gradient_heatmap(series: Sequence[LayerStats], width: int) -> Heatmap:
+    """Rows: layers in model order; one cell per epoch (at most `width`, sampled evenly)."""
+    layers = list(dict.fromkeys(name for event in series for name in event.layers))
+    shown = [series[i] for i in sample_indices(len(series), width)]
+    every = [n["gradient_norm"] for e in series for n in e.layers.values()]
+    scale = _positive_range(every)
+    levels: list[list[int | None]] = [
+        [
+            _level(e.layers[name]["gradient_norm"], scale, HEAT_LEVELS)
+            if name in e.layers
+            else None
+            for e in shown
+        ]
+        for name in layers
+    ]
+    return Heatmap(
+        layers=[clean(name) for name in layers],
+        epochs=[e.epoch for e in shown],
+        total_epochs=len(series),
+        levels=levels,
+        low=None if scale is None else scale[0],
+        high=None if scale is None else scale[1],
+        has_zero=any(v == 0 for v in every),
+        has_non_finite=any(not _finite(v) for v in every),
+    )
+
+
+def norm_text(value: float | None) -> str:
+    """A norm as the tables show it: 3 significant digits, `n/a` when non-finite."""
     return f"{value:.3g}" if _finite(value) else "n/a"
 
 
@@ -118,9 +210,9 @@ def health_rows(series: Sequence[LayerStats]) -> list[LayerHealthRow]:
             LayerHealthRow(
                 layer=clean(name),
                 weights=int(last["weights"]),
-                weight_norm=f"{_number(first['weight_norm'])} → {_number(last['weight_norm'])}",
+                weight_norm=f"{norm_text(first['weight_norm'])} → {norm_text(last['weight_norm'])}",
                 gradient_norm=(
-                    f"{_number(first['gradient_norm'])} → {_number(last['gradient_norm'])}"
+                    f"{norm_text(first['gradient_norm'])} → {norm_text(last['gradient_norm'])}"
                 ),
                 course=sparkline([n["gradient_norm"] for n in norms]),
                 flags=", ".join(layer_flags_) or "ok",

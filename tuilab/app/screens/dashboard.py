@@ -74,6 +74,7 @@ class DashboardScreen(SteeringActions, Screen):
         Binding("c", "compare", "Compare", id="dashboard.compare"),
         Binding("d", "data", "Data", show=False, id="dashboard.data"),
         Binding("f", "confusion", "Confusion", show=False, id="dashboard.confusion"),
+        Binding("w", "layer_health", "Weights", show=False, id="dashboard.layer_health"),
         Binding("escape", "back", "Back", show=False, id="dashboard.back"),
     ]
     """Keys; ids let users remap them. Steering keys work only while training runs: `s`, `e`
@@ -250,7 +251,7 @@ class DashboardScreen(SteeringActions, Screen):
                 self.query_one("#progress-line", Static).update(
                     plain(progress_line(self.state, self._selected), multiline=True)
                 )
-                self.query_one("#run-info", Static).update(plain(self._run_info(), multiline=True))
+                self.query_one("#run-info", Static).update(Text(self.state.info(self.running)))
             for part in TABS:
                 if part in dirty and part == active:
                     self._draw_part(part)
@@ -262,7 +263,8 @@ class DashboardScreen(SteeringActions, Screen):
         if part == "curves":
             self.query_one(CurvesPlot).draw(self.state, self.hidden)
         elif part == "layers":
-            self.query_one(LayersView).show(trial, self.state.summaries.get(trial or ""))
+            summary, series = self.state.summaries.get(trial or ""), self.state.layer_series(trial)
+            self.query_one(LayersView).show(trial, summary, series)
         elif part == "batchnorm":
             self.query_one(BatchNormView).show(trial, self.state.batchnorm.get(trial or "", []))
         elif part == "results":
@@ -280,11 +282,6 @@ class DashboardScreen(SteeringActions, Screen):
     def _log(self, kind: str, line: str) -> None:
         self.state.add_line(kind, line)
         self._dirty.add("events")
-
-    def _run_info(self) -> str:
-        where = self.state.run_dirs[-1] if self.state.run_dirs else "not stored"
-        status = "training…" if self.running else (self.state.book.status or "")
-        return f"{clean(self.state.scenario)}\n{self.state.device}\n{status}\n{Path(where).name}"
 
     @on(ResultsTable.Refit)
     def _refit_results(self) -> None:
@@ -401,6 +398,12 @@ class DashboardScreen(SteeringActions, Screen):
         from tuilab.app.widgets.confusion import ConfusionScreen
 
         self.app.push_screen(ConfusionScreen(self.state, self._selected))
+
+    def action_layer_health(self) -> None:
+        """The highlighted trial's per-layer weight and gradient norms, table and heatmap."""
+        from tuilab.app.widgets.layer_health import LayerHealthScreen
+
+        self.app.push_screen(LayerHealthScreen(self.state, self._selected))
 
     def action_compare(self) -> None:
         from tuilab.app.screens.compare import CompareScreen
