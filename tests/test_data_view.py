@@ -130,8 +130,9 @@ def test_missing_dataset_is_a_clear_message():
 
 
 def grid_text(widget: SamplesView) -> str:
-    """What the widget shows on screen, line by line."""
-    return "\n".join(widget.render_line(y).text for y in range(widget.size.height))
+    """What the widget's text shows on screen, line by line (all of it without image tiles)."""
+    text = widget.text
+    return "\n".join(text.render_line(y).text for y in range(text.size.height))
 
 
 async def loaded(pilot, widget: SamplesView) -> None:
@@ -146,6 +147,7 @@ async def loaded(pilot, widget: SamplesView) -> None:
 
 @pytest.mark.parametrize("graphics", [True, False])
 async def test_picker_shows_the_samples_grid(tmp_path, monkeypatch, graphics):
+    monkeypatch.delenv("TUILAB_GRAPHICS", raising=False)
     if not graphics:
         monkeypatch.setenv("NO_COLOR", "1")  # the widget draws ASCII shades then
     scenarios = tmp_path / "scenarios"

@@ -1,12 +1,13 @@
 """A grid of a scenario's data samples, loaded in a thread worker (the picker, the dashboard).
 
-Pixels are rich-pixels half-blocks, which any truecolor or 256-colour terminal shows; with
-`graphics=False` (or `NO_COLOR` set) the same grid is drawn in ASCII shades.
+How samples are drawn is `TUILAB_GRAPHICS` (see `tuilab.app.widgets.graphics`): Sixel or Kitty
+images through textual-image where the terminal has them, else rich-pixels half-blocks, which any
+truecolor or 256-colour terminal shows, or ASCII shades (`NO_COLOR`). All use one colour scale.
 """
 
 from __future__ import annotations
 
-import os
+import math
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,35 +16,73 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Resize
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Label, Static
 from textual.worker import get_current_worker
 
-from tuilab.data.inspect import DataView, inspect_data
+from tuilab.app.widgets import graphics
+from tuilab.data.inspect import DataView, Sample, inspect_data
 from tuilab.errors import TuilabError
 from tuilab.presentation.samples import (
     ASCII_LEGEND,
     LEGEND,
     balance_table,
+    grid_layout,
     samples_grid,
+    to_rgb,
     values_table,
 )
 from tuilab.presentation.text import clean, plain
 from tuilab.scenario.schema import DataConfig
 
-
-def default_graphics() -> bool:
-    """Pixels unless `NO_COLOR` is set (Textual then draws in monochrome)."""
-    return not os.environ.get("NO_COLOR")
+graphics.prepare()  # auto: ask the terminal now, while the app is not yet reading the keyboard
 
 
-class SamplesView(Static):
+class SampleTile(Vertical):
+    """One sample as a terminal image (Sixel or Kitty) with its class name underneath, whole."""
+
+    DEFAULT_CSS = """
+    SampleTile { height: auto; margin-right: 1; }
+    SampleTile > .sample-image { height: auto; }
+    SampleTile > Label { width: 100%; height: auto; text-style: bold; }
+    """
+
+    def __init__(self, sample: Sample | None, mode: graphics.Mode, columns: int) -> None:
+        super().__init__()
+        self.sample = sample
+        self.mode = mode
+        self.styles.width = columns
+
+    def compose(self) -> ComposeResult:
+        if self.sample is None:  # a class with fewer samples than the others: a blank cell
+            return
+        image = sample_image(self.sample, self.styles.width.cells or 8)  # type: ignore[union-attr]
+        widget = graphics.image_widget(self.mode, image, classes="sample-image")
+        widget.styles.width = "100%"
+        yield widget
+        yield Label(self.sample.name)
+
+
+def sample_image(sample: Sample, columns: int) -> Any:
+    """`sample` on the fixed colour scale as a PIL image, enlarged by whole pixels (no blur)
+    to about `columns` terminal cells' width (the terminal then scales it to the cells)."""
+    from PIL import Image
+
+    rgb = to_rgb(sample.image)
+    height, width = rgb.shape[:2]
+    factor = max(1, math.ceil(columns * graphics.cell_pixels()[0] / width))
+    picture = Image.fromarray(rgb, mode="RGB")
+    return picture.resize((width * factor, height * factor), Image.Resampling.NEAREST)
+
+
+class SamplesView(Vertical):
     """One or two training samples per class after preprocessing, each labelled with its class.
 
     `show(config, seed, key)` loads in a thread; views are cached by `key` (a scenario path),
-    so moving back over a scenario shows its samples at once.
+    so moving back over a scenario shows its samples at once. The text (tables, legend and,
+    without terminal graphics, the grid) is one `Static`; Sixel or Kitty tiles go below it.
     """
 
     DEFAULT_CSS = """
@@ -51,18 +90,23 @@ class SamplesView(Static):
         height: auto;
         margin-top: 1;
     }
+    SamplesView > Static { height: auto; }
+    SamplesView > #samples-images { height: auto; }
+    SamplesView > #samples-images > Horizontal { height: auto; }
     """
 
     def __init__(
         self,
         *,
-        graphics: bool | None = None,
+        mode: graphics.Mode | None = None,
         per_class: int = 1,
         tables: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.graphics = default_graphics() if graphics is None else graphics
+        self.forced_mode = mode
+        """The renderer, None: from `TUILAB_GRAPHICS` when mounted."""
+        self.mode: graphics.Mode = mode or "halfblock"
         self.per_class = per_class
         self.tables = tables
         """Also the value ranges and class balance tables (the dashboard's data view)."""
@@ -70,6 +114,26 @@ class SamplesView(Static):
         self.view: DataView | None = None
         self.error: str = ""
         self.cache: dict[str, DataView | str] = {}
+        self.text = Static(id="samples-text")
+        self.images = Vertical(id="samples-images")
+        self._tiled: tuple[Any, ...] | None = None
+
+    @property
+    def graphics(self) -> bool:
+        """Whether samples are pictures (in colour), not ASCII shades."""
+        return self.mode != "ascii"
+
+    def compose(self) -> ComposeResult:
+        yield self.text
+        yield self.images
+
+    def on_mount(self) -> None:
+        self.mode = self.forced_mode or graphics.resolve(headless=self.app.is_headless)
+
+    def update(self, content: RenderableType) -> None:
+        """Show `content` as the text (the picture tiles go)."""
+        self.text.update(content)
+        self._tile(None)
 
     def show(self, config: DataConfig | None, seed: int, key: str) -> None:
         """Show the samples of `config` (None: a scenario without data, nothing shown)."""
@@ -123,7 +187,7 @@ class SamplesView(Static):
             return
         width = max(self.content_size.width, self.container_size.width - 2, 20)
         view = self.view
-        legend = LEGEND if self.graphics else ASCII_LEGEND
+        legend = ASCII_LEGEND if self.mode == "ascii" else LEGEND
         header = Text.assemble(
             plain(f"{view.dataset} samples", "bold"),
             plain(f": {legend}", "dim"),
@@ -133,9 +197,40 @@ class SamplesView(Static):
             steps = "; ".join(view.preprocessing)
             parts += [plain(f"preprocessing: {steps}"), values_table(view), balance_table(view)]
         parts.append(header)
+        if self.mode in graphics.IMAGE_MODES:
+            self.text.update(Group(*parts))
+            self._tile(width)
+            return
         if view.samples:
-            parts.append(samples_grid(view.samples, width, color=self.graphics))
+            parts.append(samples_grid(view.samples, width, color=self.mode != "ascii"))
         self.update(Group(*parts))
+
+    def _tile(self, width: int | None) -> None:
+        """The samples as image tiles in rows fitting `width` (None: no tiles)."""
+        view = self.view
+        if width is None or view is None or not view.samples:
+            if self._tiled is not None:
+                self._tiled = None
+                self.images.remove_children()
+            return
+        labels = list(dict.fromkeys(s.label for s in view.samples))
+        per_row, columns = grid_layout(width, len(labels), view.samples[0].image.shape[1])
+        tiled = (self.key, self.mode, per_row, columns)
+        if tiled == self._tiled:
+            return
+        self._tiled = tiled
+        by_label = {label: [s for s in view.samples if s.label == label] for label in labels}
+        per_class = max(len(mine) for mine in by_label.values())
+        rows = []
+        for start in range(0, len(labels), per_row):
+            for k in range(per_class):
+                tiles = []
+                for label in labels[start : start + per_row]:
+                    mine = by_label[label]
+                    tiles.append(SampleTile(mine[k] if k < len(mine) else None, self.mode, columns))
+                rows.append(Horizontal(*tiles))
+        self.images.remove_children()
+        self.images.mount_all(rows)
 
     def labels(self) -> list[str]:
         """The class label under each sample shown (for tests and screen readers)."""
