@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import ROOT
 from rich.console import Console
@@ -199,3 +201,63 @@ def test_confusion_view_snapshot(snap_compare, tmp_path):
     folder = fixture_run_with_report(tmp_path / "runs")
     app = create_app(FIXTURES / "scenarios", tmp_path / "runs", stored_run=folder)
     assert snap_compare(app, terminal_size=(80, 24), press=["f"])
+
+
+def gallery_captions(folder: Path, trial: str) -> list[str]:
+    """`true→predicted 93%` of the stored images' mistakes, from confusion.json itself."""
+    stored = json.loads((folder / "variants" / trial / "confusion.json").read_text())
+    with np.load(folder / "variants" / trial / "mistakes.npz", allow_pickle=False) as arrays:
+        index = arrays["index"].tolist()
+    mistakes = stored["misclassified"][: len(index)]
+    assert [m["index"] for m in mistakes] == index
+    captions = []
+    for m in mistakes:
+        percent = f"{m['confidence']:.0%}"  # as the table's 0.930 rounds
+        percent = ">99%" if percent == "100%" and m["confidence"] < 1 else percent
+        captions.append(f"{m['true']}→{m['predicted']} {percent}")
+    return captions
+
+
+async def test_f_shows_the_mistake_gallery_under_the_most_confused_table(digits_run):
+    scenarios, runs, folder = digits_run
+    app = create_app(scenarios, runs, stored_run=folder)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("down", "f")  # sgd
+        await pilot.pause(0.3)
+        view = app.screen
+        assert isinstance(view, ConfusionScreen) and view.trial == "sgd"
+        assert view.gallery, "no gallery drawn"
+        text = body_text(app)
+        captions = gallery_captions(folder, "sgd")
+        assert 0 < len(captions) <= 16
+        gallery = text[text.index("Most confused") :]
+        assert f"sgd: the {len(captions)} most confident mistakes" in gallery
+        assert re.findall(r"\d→\d >?\d+%", gallery) == captions  # row by row, the table's order
+        assert all(len(line.rstrip()) <= 76 for line in text.splitlines())
+        await pilot.press("greater_than_sign")  # adam: its own images
+        await pilot.pause(0.3)
+        assert re.findall(r"\d→\d >?\d+%", body_text(app)) == gallery_captions(folder, "adam")
+
+
+@pytest.mark.parametrize("how", ["pickled objects", "truncated", "a directory", "wrong shape"])
+async def test_a_damaged_gallery_file_is_named_in_the_view_not_a_crash(digits_run, tmp_path, how):
+    from test_mistakes import damage
+
+    scenarios, _, original = digits_run
+    folder = tmp_path / "runs" / original.parent.name / original.name
+    shutil.copytree(original, folder)
+    damage(folder / "variants" / "adam" / "mistakes.npz", how, tmp_path)
+    app = create_app(scenarios, tmp_path / "runs", stored_run=folder)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("f")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, ConfusionScreen) and app.screen.trial == "adam"
+        text = body_text(app)
+        assert "no mistake gallery: mistakes.npz" in text
+        assert "Most confused" in text and not re.findall(r"\d→\d >?\d+%", text)
+        assert not (tmp_path / "pwned").exists()
+        await pilot.press("greater_than_sign")  # sgd's file is whole
+        await pilot.pause(0.3)
+        assert re.findall(r"\d→\d >?\d+%", body_text(app)) == gallery_captions(folder, "sgd")

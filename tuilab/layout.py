@@ -33,6 +33,9 @@ LAYERS_JSONL = "layers.jsonl"
 MODEL_KERAS = "model.keras"
 CONFUSION_JSON = "confusion.json"
 """A classifier's confusion matrix, per-class metrics and mistakes on the test split."""
+MISTAKES_NPZ = "mistakes.npz"
+"""The images (after preprocessing) of a classifier's most confident test mistakes
+(`runtime.mistakes`): arrays `index` (int64) and `images` (float32, N×H×W×C)."""
 CHECKPOINT_PATTERN = "checkpoint-epoch{epoch:04d}.keras"
 TENSORBOARD_DIR = "tensorboard"
 """TensorBoard event files of the trial (`runtime.tensorboard_log`): `train/`, `validation/`."""
@@ -48,6 +51,7 @@ TRIAL_FILES = (
     LAYERS_JSONL,
     MODEL_KERAS,
     CONFUSION_JSON,
+    MISTAKES_NPZ,
     RESUME_DIR,
     WORKER_JSON,
     TENSORBOARD_DIR,

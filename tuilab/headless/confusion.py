@@ -6,29 +6,37 @@ class indices and a legend, and when even that is too wide it says so instead of
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich import box
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from tuilab.headless.data_cmd import wants_color
 from tuilab.headless.tables import add_caption, spec_table
 from tuilab.presentation.confusion import (
     CLASS_COLUMNS,
     MAX_SHOWN_TRIALS,
     class_rows,
+    gallery_heading,
     label_options,
     legend,
     matrix_cells,
     mistake_rows,
+    mistake_tiles,
     pair_rows,
     recall_columns,
     recall_rows,
     report_summary,
 )
+from tuilab.presentation.samples import ASCII_LEGEND, LEGEND, gallery_grid
 from tuilab.presentation.text import clean, plain
 from tuilab.runtime.events import ClassificationReport
+from tuilab.runtime.mistakes import read_mistakes
 from tuilab.runtime.results import ResultsBook
+from tuilab.runtime.run_folder import RunFolder
 
 
 def matrix_table(report: ClassificationReport, width: int) -> Table | None:
@@ -72,8 +80,11 @@ def listing(
     return table
 
 
-def print_report(console: Console, report: ClassificationReport) -> None:
-    """One trial's matrix, per-class table, most confused pairs and most confident mistakes."""
+def print_report(
+    console: Console, report: ClassificationReport, folder: RunFolder | Path | None = None
+) -> None:
+    """One trial's matrix, per-class table, most confused pairs and most confident mistakes,
+    and with the run's `folder` the gallery of those mistakes' images."""
     width = console.width
     matrix = matrix_table(report, width)
     if matrix is None:
@@ -108,13 +119,34 @@ def print_report(console: Console, report: ClassificationReport) -> None:
             f"index: position in the {report.split} split",
         )
         console.print(table)
+    if folder is not None:
+        print_gallery(console, report, folder)
 
 
-def print_confusion(console: Console, book: ResultsBook) -> None:
-    """The confusion reports of a run's trials (the first few, the others named)."""
+def print_gallery(console: Console, report: ClassificationReport, folder: RunFolder | Path) -> None:
+    """The stored images of the trial's most confident mistakes, captioned `true→predicted
+    93%`, or why they cannot be shown (nothing when the trial stored none)."""
+    found, problem = read_mistakes(folder, report.trial, report)
+    if problem is not None:
+        console.print(
+            plain(f"{report.trial}: no mistake gallery: {problem}", "yellow"), soft_wrap=False
+        )
+    if found is None:
+        return
+    color = wants_color(console, False)
+    console.print(plain(gallery_heading(report, len(found)), "bold"), soft_wrap=False)
+    console.print(plain(LEGEND if color else ASCII_LEGEND, "dim"), soft_wrap=False)
+    console.print(gallery_grid(mistake_tiles(report, found), console.width, color=color))
+
+
+def print_confusion(
+    console: Console, book: ResultsBook, folder: RunFolder | Path | None = None
+) -> None:
+    """The confusion reports of a run's trials (the first few, the others named); with the
+    run's `folder`, each with its gallery of mistakes."""
     reports = [book.reports[t] for t in book.trials if t in book.reports]
     for report in reports[:MAX_SHOWN_TRIALS]:
-        print_report(console, report)
+        print_report(console, report, folder)
     rest = [r.trial for r in reports[MAX_SHOWN_TRIALS:]]
     if rest:
         console.print(

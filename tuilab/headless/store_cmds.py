@@ -113,7 +113,7 @@ def show(root: Path, name: str, console: Console) -> int:
         print_sweep(console, sweep, stored.book)
     else:
         console.print(results_table(stored.book, console.width))
-    print_confusion(console, stored.book)
+    print_confusion(console, stored.book, stored.folder)
     print_layer_stats(console, stored.events)
     _charts(console, curves.curves, ["accuracy", "loss"])
     return 0

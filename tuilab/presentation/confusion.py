@@ -7,11 +7,14 @@ the most confident mistakes, and per-class recall compared across selections.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from tuilab.presentation.columns import Column
+from tuilab.presentation.samples import CaptionedTile
 from tuilab.presentation.text import clean
-from tuilab.runtime.events import ClassificationReport
+from tuilab.runtime.events import ClassificationReport, Mistake
+from tuilab.runtime.mistakes import MistakeImages
 
 MAX_SHOWN_TRIALS = 4
 """`tuilab show` prints the confusion of this many trials; the others are named."""
@@ -159,6 +162,37 @@ def mistake_rows(
         )
         for m in report.misclassified[:limit]
     ]
+
+
+def confidence_percent(confidence: float) -> str:
+    """`93%`, rounded as the table's `0.930` is (a 0.996 mistake shows `>99%`, never a
+    certain `100%`)."""
+    percent = math.floor(confidence * 100 + 0.5)
+    return ">99%" if percent >= 100 and confidence < 1.0 else f"{percent}%"
+
+
+def mistake_caption(report: ClassificationReport, mistake: Mistake) -> tuple[str, ...]:
+    """A gallery tile's caption `true→predicted 93%` (class names where the dataset has
+    them), in the parts a narrow tile breaks between."""
+    true, predicted = (clean(report.labels[mistake[k]]) for k in ("true", "predicted"))
+    return (f"{true}→", predicted, f" {confidence_percent(mistake['confidence'])}")
+
+
+def mistake_tiles(report: ClassificationReport, found: MistakeImages) -> list[CaptionedTile]:
+    """The stored mistake images with their captions, most confident first (the table's
+    order); `found` is checked against `report` by `runtime.mistakes.read_mistakes`."""
+    return [
+        CaptionedTile(image, mistake_caption(report, mistake))
+        for image, mistake in zip(found.images, report.misclassified, strict=False)
+    ]
+
+
+def gallery_heading(report: ClassificationReport, shown: int) -> str:
+    """What the gallery shows, in one line."""
+    return (
+        f"{report.trial}: the {shown} most confident mistakes as the model saw them "
+        f"({report.split} split, after preprocessing), true→predicted confidence"
+    )
 
 
 def report_line(report: ClassificationReport) -> str:

@@ -8,6 +8,8 @@ values in 0..1 are grey levels, values above 1 turn red, values below 0 turn blu
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from rich.console import Group, RenderableType
@@ -125,6 +127,74 @@ def samples_grid(samples: tuple[Sample, ...], width: int, *, color: bool = True)
                 name = Text(sample.name, style=style, no_wrap=True, overflow="ellipsis")
                 cells.append(Group(tile, name))
             grid.add_row(*cells)
+    return grid
+
+
+GALLERY_IMAGE = (12, 14)
+"""The narrowest and widest image of a gallery tile, in columns."""
+GALLERY_CAPTION = 18
+"""A gallery tile widens up to this for its caption; a longer caption takes more lines."""
+
+
+@dataclass(frozen=True)
+class CaptionedTile:
+    """An image (H, W, C, preprocessed values) with a caption in parts (`"3→"`, `"8"`,
+    `" 93%"`): the parts stay whole on a line when they fit, lines break between them."""
+
+    image: np.ndarray
+    caption: tuple[str, ...]
+
+
+def caption_lines(parts: Sequence[str], width: int) -> list[str]:
+    """The parts on as few lines of `width` as they fit, broken only between parts (a line
+    does not start with a space); a part longer than `width` is folded, never cut."""
+    lines: list[str] = []
+    line = ""
+    for part in parts:
+        if line and len(line) + len(part) > width:
+            lines.append(line)
+            line = part.lstrip()
+        else:
+            line += part
+    lines.append(line)
+    folded = []
+    for text in lines:
+        folded += [text[i : i + width] for i in range(0, max(len(text), 1), max(width, 1))]
+    return folded
+
+
+def gallery_layout(width: int, tiles: Sequence[CaptionedTile]) -> tuple[int, int, int]:
+    """(tiles per row, columns per tile, image columns) so that rows of tiles fit `width`:
+    as few rows as the images allow, the tiles shared evenly between them, each tile as wide
+    as its caption up to `GALLERY_CAPTION` where the row has room."""
+    native = max((t.image.shape[1] for t in tiles), default=8)
+    image = min(max(native, GALLERY_IMAGE[0]), GALLERY_IMAGE[1], max(width, 2))
+    longest = max((len("".join(t.caption)) for t in tiles), default=0)
+    most = max(1, min(len(tiles), (width + 1) // (image + 1)))
+    rows = math.ceil(len(tiles) / most) if tiles else 1
+    per_row = max(1, math.ceil(len(tiles) / rows))
+    cell = max(image, min(longest, GALLERY_CAPTION, (width + 1) // per_row - 1))
+    return per_row, cell, image
+
+
+def gallery_grid(tiles: Sequence[CaptionedTile], width: int, *, color: bool = True) -> Table:
+    """Captioned images in rows that fit `width` columns (more rows when narrower), each in
+    half-block pixels (`color=False`: ASCII shades) on the samples' fixed scale, its caption
+    under it, whole."""
+    per_row, cell, image = gallery_layout(width, tiles)
+    grid = Table.grid(padding=(0, 1))
+    for _ in range(per_row):
+        grid.add_column(width=cell, no_wrap=True)
+    for start in range(0, len(tiles), per_row):
+        cells: list[RenderableType] = []
+        for tile in tiles[start : start + per_row]:
+            sample = Sample(0, "", tile.image)
+            picture = pixel_tile(sample, image) if color else ascii_tile(sample, image)
+            caption = Text("\n".join(caption_lines(tile.caption, cell)), no_wrap=True)
+            if color:
+                caption.stylize("bold")
+            cells.append(Group(picture, caption))
+        grid.add_row(*cells, *[""] * (per_row - len(cells)))
     return grid
 
 

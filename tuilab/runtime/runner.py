@@ -13,6 +13,7 @@ from typing import Any
 from tuilab.backend import device_description, import_keras, learning_rate_of
 from tuilab.data import PreparedData, load_data
 from tuilab.data.class_names import class_names
+from tuilab.data.sources import spec_for
 from tuilab.errors import TuilabError
 from tuilab.model.builder import BuildError, build_model
 from tuilab.model.compile import check_metrics, make_callbacks, make_loss, make_optimizer
@@ -32,6 +33,7 @@ from tuilab.runtime.events import (
 )
 from tuilab.runtime.failures import describe_failure
 from tuilab.runtime.layer_stats import LayerProbe
+from tuilab.runtime.mistakes import write_mistakes
 from tuilab.runtime.multi_worker import adapt_for_cluster, in_cluster
 from tuilab.runtime.reporter import make_reporter
 from tuilab.runtime.resume import ResumePlan
@@ -347,6 +349,9 @@ class Runner:
                 trial.name, model, data.x_test, data.y_test, labels, trial.config.fit.batch_size
             )
             if report is not None:
+                if self.artifacts is not None:  # before the report, so readers find it
+                    image_shape = spec_for(trial.config.data).image_shape
+                    write_mistakes(RunFolder(self.artifacts), report, data.x_test, image_shape)
                 self.sink(report)
         if self.artifacts is not None and trial.config.run.save_model:
             path = RunFolder(self.artifacts).model_file(trial.name)

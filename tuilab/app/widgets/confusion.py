@@ -1,13 +1,16 @@
 """Where the highlighted trial's classifier goes wrong, over the dashboard (the `f` key).
 
 The confusion matrix as a heatmap of counts (green diagonal, red mistakes, deeper with the
-count), the per-class precision and recall, and the most confused pairs. The view reads the
-run's `ResultsBook.reports`, which live and stored runs fill from the same events, so a report
-that arrives while the view is open is shown at once.
+count), the per-class precision and recall, the most confused pairs, and a gallery of the
+most confident mistakes (their stored images, captioned `true→predicted 93%`). The view reads
+the run's `ResultsBook.reports`, which live and stored runs fill from the same events, so a
+report that arrives while the view is open is shown at once; the images come from the trial's
+`mistakes.npz` in the run folder (`runtime.mistakes`), checked against the report.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from rich import box
@@ -26,14 +29,19 @@ from tuilab.app.run_state import RunState
 from tuilab.presentation.confusion import (
     CLASS_COLUMNS,
     class_rows,
+    gallery_heading,
     label_options,
     legend,
     matrix_cells,
+    mistake_tiles,
     pair_rows,
     report_summary,
 )
+from tuilab.presentation.samples import LEGEND, gallery_grid
 from tuilab.presentation.text import plain
 from tuilab.runtime.events import ClassificationReport
+from tuilab.runtime.mistakes import mistakes_path, read_mistakes
+from tuilab.runtime.run_folder import RunFolder
 
 
 def matrix_table(report: ClassificationReport, width: int) -> tuple[Table, str] | None:
@@ -90,6 +98,42 @@ def pairs_table(report: ClassificationReport) -> Table | None:
     return table
 
 
+def trial_run_folder(state: RunState, trial: str, runs_dir: Path | None = None) -> RunFolder | None:
+    """The run folder holding `variants/<trial>/`: one of the run's folders (a rerun's
+    `adam~2` is in its second), found in `runs_dir` (the store the app shows, where a copied
+    run lives) before the path recorded when it trained; None when none has it."""
+    name, _, session = trial.partition("~")
+    recorded = [Path(d) for d in state.run_dirs]
+    if session.isdigit() and 0 < int(session) <= len(recorded):
+        recorded.insert(0, recorded[int(session) - 1])
+    for path in recorded:
+        places = [path] if runs_dir is None else [runs_dir / path.parent.name / path.name, path]
+        for place in places:
+            run = RunFolder(place)
+            if run.trial(name).is_dir():
+                return run
+    return None
+
+
+def gallery_parts(
+    report: ClassificationReport, folder: RunFolder | None, trial: str, width: int
+) -> list[RenderableType]:
+    """The mistake gallery under its heading, or why it is missing (nothing when the trial
+    stored no images: a run from before galleries, or no mistakes)."""
+    if folder is None:
+        return []
+    found, problem = read_mistakes(folder, trial.partition("~")[0], report)
+    if problem is not None:
+        return [plain(f"no mistake gallery: {problem}", "yellow")]
+    if found is None:
+        return []
+    return [
+        plain(gallery_heading(report, len(found)), "bold"),
+        plain(LEGEND, "dim"),
+        gallery_grid(mistake_tiles(report, found), width),
+    ]
+
+
 def missing_reason(state: RunState, trial: str | None) -> str:
     """Why `trial` has no report (yet)."""
     if trial is None:
@@ -127,7 +171,9 @@ class ConfusionScreen(ModalScreen[None]):
         self.report: ClassificationReport | None = None
         self.matrix: Table | None = None
         """The matrix as drawn (tests read its cells)."""
-        self._shown: tuple[str | None, int | None, int] | None = None
+        self._shown: tuple[object, ...] | None = None
+        self.gallery: list[RenderableType] = []
+        """The gallery as drawn, under its heading, or the reason it is missing."""
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="confusion-box"):
@@ -141,8 +187,24 @@ class ConfusionScreen(ModalScreen[None]):
 
     def _refresh(self) -> None:
         report = self.state.book.reports.get(self.trial or "")
-        if self._shown != (self.trial, id(report), self._width()):
+        if self._shown != (self.trial, id(report), self._width(), self._images_stamp()):
             self._draw()
+
+    def _folder(self) -> RunFolder | None:
+        if not self.trial:
+            return None
+        return trial_run_folder(self.state, self.trial, getattr(self.app, "runs_dir", None))
+
+    def _images_stamp(self) -> tuple[int, int] | None:
+        """The mistake images' file as it is now (a Ray trial's arrive after its report)."""
+        folder = self._folder()
+        if folder is None or self.trial is None:
+            return None
+        try:
+            info = mistakes_path(folder, self.trial.partition("~")[0]).stat()
+        except OSError:
+            return None
+        return (info.st_mtime_ns, info.st_size)
 
     def _width(self) -> int:
         return max(self.query_one("#confusion-body", Static).content_size.width, 20)
@@ -159,8 +221,9 @@ class ConfusionScreen(ModalScreen[None]):
     def _draw(self) -> None:
         width = self._width()
         report = self.state.book.reports.get(self.trial or "")
-        self._shown = (self.trial, id(report), width)
+        self._shown = (self.trial, id(report), width, self._images_stamp())
         self.report = report
+        self.gallery = []
         count = len(self.state.trials)
         where = f" ({self.state.trials.index(self.trial) + 1}/{count})" if self.trial else ""
         self.query_one("#confusion-title", Static).update(
@@ -192,6 +255,8 @@ class ConfusionScreen(ModalScreen[None]):
         pairs = pairs_table(report)
         if pairs is not None:
             parts.append(pairs)
+        self.gallery = gallery_parts(report, self._folder(), self.trial or "", width)
+        parts += self.gallery
         body.update(Group(*parts))
 
     def on_resize(self, event: Resize) -> None:
