@@ -1,13 +1,17 @@
-"""Import TensorFlow/Keras lazily and quietly, once, with tuilab's process-wide settings."""
+"""Pick the Keras backend, import Keras lazily and quietly, once, with process-wide settings."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import json
 import os
 import sys
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
+
+from tuilab.errors import TuilabError
 
 
 @contextlib.contextmanager
@@ -28,43 +32,155 @@ def stderr_silenced() -> Iterator[None]:
             os.close(saved)
 
 
+BACKENDS = ("tensorflow", "jax", "torch")
+"""The Keras backends tuilab trains on; TensorFlow is the default and the most complete."""
+INSTALL_HINTS = {
+    "tensorflow": "pip install tensorflow",
+    "jax": "pip install 'tuilab[jax]' (jax and jaxlib; see the README for CUDA builds)",
+    "torch": "pip install 'tuilab[torch]' (torch; see the README for CPU or CUDA builds)",
+}
+BACKEND_LABELS = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+_MODULES = {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib"), "torch": ("torch",)}
+
+
+class BackendError(TuilabError):
+    """The Keras backend asked for is unknown, not installed, or not the one already running."""
+
+
+def _keras_json_backend() -> str | None:
+    """The backend named in Keras's own config file (`$KERAS_HOME/keras.json`), if any."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json"), encoding="utf-8") as file:
+            value = json.load(file).get("backend")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def requested_backend() -> str:
+    """The backend Keras will use in this process: the running one once Keras is imported,
+    else `KERAS_BACKEND`, else Keras's config file, else TensorFlow (as Keras itself decides)."""
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(keras, "backend"):
+        return str(keras.backend.backend())
+    return os.environ.get("KERAS_BACKEND") or _keras_json_backend() or "tensorflow"
+
+
+def backend_installed(name: str) -> bool:
+    """True when the backend's packages can be imported here (checked without importing)."""
+    return all(importlib.util.find_spec(module) is not None for module in _MODULES.get(name, ()))
+
+
+def select_backend(name: str | None) -> str:
+    """Make `name` (None: the process's `requested_backend`) the Keras backend of this process.
+
+    Keras fixes its backend when it is first imported, so this must come before; asking again
+    for the backend already running is fine.
+
+    Raises:
+        BackendError: an unknown name, a backend that is not installed, or Keras already
+            running on another backend in this process.
+    """
+    name = name or requested_backend()
+    if name not in BACKENDS:
+        raise BackendError(f"unknown Keras backend {name!r}: use one of {', '.join(BACKENDS)}")
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(keras, "backend"):
+        running = keras.backend.backend()
+        if running != name:
+            raise BackendError(
+                f"this process already runs Keras on {running}; the scenario asks for {name}: "
+                f"start tuilab again with KERAS_BACKEND={name}"
+            )
+        return name
+    if not backend_installed(name):
+        others = [b for b in BACKENDS if b != name and backend_installed(b)]
+        instead = f"; installed here: {', '.join(others)} (KERAS_BACKEND=...)" if others else ""
+        raise BackendError(
+            f"the Keras backend {name} is not installed: {INSTALL_HINTS[name]}{instead}"
+        )
+    os.environ["KERAS_BACKEND"] = name
+    return name
+
+
 @cache
 def import_keras() -> Any:
-    """Import TensorFlow and Keras 3 once; returns the `keras` module.
+    """Import Keras 3 once, on the selected backend; returns the `keras` module.
 
-    Keeps TensorFlow's C++ logs out of view, routes Keras's own prints (progress bars,
-    ReduceLROnPlateau messages) to logging instead of a terminal tuilab may own, and turns
-    GPU memory growth on so a lab shares its box.
+    Keeps the backend's start-up chatter out of view, routes Keras's own prints (progress
+    bars, ReduceLROnPlateau messages) to logging instead of a terminal tuilab may own, and lets
+    a lab share its GPUs (TensorFlow's memory growth, JAX without preallocation). TensorFlow is
+    imported only when it is the backend.
+
+    Raises:
+        BackendError: the backend is unknown or not installed.
     """
+    name = select_backend(None)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if name == "jax":
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     with stderr_silenced():
         import keras
-        import tensorflow as tf
+
+        if name == "tensorflow":
+            import tensorflow as tf
     keras.config.disable_interactive_logging()
-    tf.get_logger().setLevel("ERROR")
-    for gpu in tf.config.list_physical_devices("GPU"):
-        with contextlib.suppress(RuntimeError, ValueError):
-            tf.config.experimental.set_memory_growth(gpu, True)
+    if name == "tensorflow":
+        tf.get_logger().setLevel("ERROR")
+        for gpu in tf.config.list_physical_devices("GPU"):
+            with contextlib.suppress(RuntimeError, ValueError):
+                tf.config.experimental.set_memory_growth(gpu, True)
     return keras
 
 
-def device_description() -> dict[str, Any]:
-    """TensorFlow version and the devices it sees (GPU names when there are any)."""
-    import_keras()
-    import tensorflow as tf
+def backend_name() -> str:
+    """The running Keras backend (imports Keras)."""
+    return str(import_keras().backend.backend())
 
-    gpus = tf.config.list_physical_devices("GPU")
-    names = []
-    for gpu in gpus:
-        details = tf.config.experimental.get_device_details(gpu)
-        names.append(details.get("device_name", gpu.name))
-    return {
-        "tensorflow": tf.__version__,
-        "keras": __import__("keras").__version__,
+
+def _gpu_names(name: str) -> list[str]:
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        return [
+            tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+            for gpu in tf.config.list_physical_devices("GPU")
+        ]
+    if name == "jax":
+        import jax
+
+        return [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return [torch.cuda.get_device_name(i) for i in range(count)]
+
+
+def device_description() -> dict[str, Any]:
+    """The backend, its version and the devices it sees (GPU names when there are any)."""
+    keras = import_keras()
+    name = keras.backend.backend()
+    module = __import__(name)
+    names = _gpu_names(name)
+    found: dict[str, Any] = {
+        "backend": name,
+        "backend_version": str(getattr(module, "__version__", "?")),
+        "keras": keras.__version__,
         "device": ", ".join(names) if names else "CPU",
         "gpus": names,
         "cpus": os.cpu_count() or 1,
     }
+    if name == "tensorflow":
+        found["tensorflow"] = found["backend_version"]
+    return found
+
+
+def backend_text(device: dict[str, Any]) -> str:
+    """`TensorFlow 2.21.0`, `JAX 0.10.2`: a stored run's backend (older runs: TensorFlow)."""
+    name = str(device.get("backend", "tensorflow"))
+    version = device.get("backend_version", device.get("tensorflow", "?"))
+    return f"{BACKEND_LABELS.get(name, name)} {version}"
 
 
 def learning_rate_of(optimizer: Any) -> float:

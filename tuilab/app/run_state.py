@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuilab.backend import BACKEND_LABELS
 from tuilab.errors import TuilabError
 from tuilab.model.summary import ModelSummary
 from tuilab.presentation.describe import describe
@@ -72,7 +73,9 @@ class RunState:
         changed: set[str] = set()
         if isinstance(event, RunStarted | RunResumed):
             self.scenario = event.scenario
-            self.device = event.device.get("device", "")
+            backend = str(event.device.get("backend", "tensorflow"))
+            label = BACKEND_LABELS.get(backend, backend)
+            self.device = f"{event.device.get('device', '')} · {label}"
             if event.run_dir and event.run_dir not in self.run_dirs:
                 self.run_dirs.append(event.run_dir)
                 self.sweep = _sweep_of(event.run_dir) if len(self.run_dirs) == 1 else None

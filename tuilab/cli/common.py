@@ -17,7 +17,7 @@ from tuilab.presentation.text import plain
 
 app = typer.Typer(
     name="tuilab",
-    help="A keyboard-driven terminal lab for training and comparing tf.keras models.",
+    help="A keyboard-driven terminal lab for training and comparing Keras models.",
     no_args_is_help=False,
     add_completion=True,
     pretty_exceptions_enable=False,

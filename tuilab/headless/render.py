@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
+from tuilab.backend import backend_text
 from tuilab.headless.sweep_cmds import print_sweep
 from tuilab.headless.tables import results_table
 from tuilab.presentation.charts import curves_text
@@ -103,8 +104,8 @@ class RichRenderer:
             self._print(plain(f"  scenario  {event.path}"))
         self._print(
             plain(
-                f"  device    {device.get('device', '?')} · TensorFlow "
-                f"{device.get('tensorflow', '?')} · Keras {device.get('keras', '?')}"
+                f"  device    {device.get('device', '?')} · {backend_text(device)} · "
+                f"Keras {device.get('keras', '?')}"
             )
         )
         self._print(plain(f"  trials    {', '.join(event.trials)}"))

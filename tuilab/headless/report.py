@@ -13,6 +13,7 @@ import json
 import statistics
 from pathlib import Path
 
+from tuilab.backend import backend_text
 from tuilab.errors import RunStoreError
 from tuilab.headless.report_markup import md_cell, md_table
 from tuilab.headless.report_md import (
@@ -103,7 +104,7 @@ def markdown_report(folder: RunFolder, figures: FigureFiles | dict[str, str] | N
         lines += [
             clean(
                 f"- started {started.started} on {started.device.get('device', '?')}, "
-                f"TensorFlow {started.device.get('tensorflow', '?')}"
+                f"{backend_text(started.device)}"
             )
         ]
     lines += [f"- status: {stored.status}, {book.seconds:.1f} s"]

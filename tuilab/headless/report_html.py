@@ -8,6 +8,7 @@ no script, style sheet, font or image from anywhere.
 
 from __future__ import annotations
 
+from tuilab.backend import backend_text
 from tuilab.headless.report import BATCHNORM_HEADER, batchnorm_rows
 from tuilab.headless.report_markup import esc, html_items, html_png, html_table, warn
 from tuilab.headless.report_sections import (
@@ -54,7 +55,7 @@ def _facts(stored: StoredRun) -> list[str]:
     if started:
         lines.append(
             f"started {started.started} on {started.device.get('device', '?')}, "
-            f"TensorFlow {started.device.get('tensorflow', '?')}"
+            f"{backend_text(started.device)}"
         )
     lines.append(f"status: {stored.status}, {stored.book.seconds:.1f} s")
     found = annotations(stored.folder)

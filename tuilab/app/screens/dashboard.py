@@ -152,7 +152,7 @@ class DashboardScreen(SteeringActions, Screen):
         self.running = True
         what = request.resume if request.resume is not None else request.scenario
         verb = "resuming" if request.resume is not None else "preparing"
-        self._log("system", f"{verb} {what} (loading TensorFlow and the data)")
+        self._log("system", f"{verb} {what} (loading Keras and the data)")
         self.refresh_bindings()
         self._train(request, self.session, self.control)
 
