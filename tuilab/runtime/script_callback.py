@@ -28,27 +28,48 @@ T = TypeVar("T")
 def script_keras() -> Any:
     """Keras as tuilab uses it, with the script's own settings left as they were.
 
-    `import_keras` tunes a process for tuilab (TensorFlow quiet, progress bars to logging, GPU
-    memory growth); in someone else's script those are theirs, so whatever it changed goes back.
+    The script chose the backend when it imported Keras; tuilab follows `keras.backend.backend()`
+    and imports TensorFlow only when that is the backend. `import_keras` tunes a process for
+    tuilab (progress bars to logging; on TensorFlow a quiet logger and GPU memory growth); in
+    someone else's script those are theirs, so whatever it changed goes back.
     """
     import keras  # the script's own import, before tuilab's settings
-    import tensorflow as tf
 
     interactive = keras.config.is_interactive_logging_enabled()
-    logger = logging.getLogger("tensorflow")
-    level, environment = logger.level, os.environ.get("TF_CPP_MIN_LOG_LEVEL")
-    gpus = tf.config.list_physical_devices("GPU")
-    growth = [tf.config.experimental.get_memory_growth(gpu) for gpu in gpus]
+    environment = {name: os.environ.get(name) for name in _TUNED_ENVIRONMENT}
+    restore_tensorflow = (
+        _tensorflow_settings() if keras.backend.backend() == "tensorflow" else lambda: None
+    )
     import_keras()
     if interactive:
         keras.config.enable_interactive_logging()
-    logger.setLevel(level)
-    if environment is None:
-        os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    for gpu, grows in zip(gpus, growth, strict=True):
-        with contextlib.suppress(RuntimeError, ValueError):  # initialized: it never changed
-            tf.config.experimental.set_memory_growth(gpu, grows)
+    for name, value in environment.items():
+        if value is None:
+            os.environ.pop(name, None)
+    restore_tensorflow()
     return keras
+
+
+_TUNED_ENVIRONMENT = ("TF_CPP_MIN_LOG_LEVEL", "XLA_PYTHON_CLIENT_PREALLOCATE")
+"""Variables `import_keras` may set that a script did not (they would reach its children)."""
+
+
+def _tensorflow_settings() -> Callable[[], None]:
+    """TensorFlow's logger level and GPU memory growth now; the function puts them back."""
+    import tensorflow as tf
+
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    gpus = tf.config.list_physical_devices("GPU")
+    growth = [tf.config.experimental.get_memory_growth(gpu) for gpu in gpus]
+
+    def restore() -> None:
+        logger.setLevel(level)
+        for gpu, grows in zip(gpus, growth, strict=True):
+            with contextlib.suppress(RuntimeError, ValueError):  # initialized: it never changed
+                tf.config.experimental.set_memory_growth(gpu, grows)
+
+    return restore
 
 
 class _TuilabCallback:
@@ -61,7 +82,8 @@ class _TuilabCallback:
     Args:
         name: The run's name (its folder: `<runs_dir>/<name>/<stamp>/`).
         runs_dir: The run store (default `$TUILAB_RUNS`, else `runs`).
-        batch_size: The batch size, when Keras cannot tell (a `tf.data` dataset).
+        batch_size: The batch size, when Keras cannot tell (a `tf.data` dataset, a
+            `PyDataset` or a generator).
         config: Your own settings, recorded with the run (`tuilab compare` shows them).
     """
 

@@ -18,8 +18,14 @@ then appear twice in TensorBoard (the stored history keeps only the last).
 
 Cost: `handle` only puts the event on a queue; a daemon thread writes. The summaries are made
 by TensorBoard's own summary functions (`scalar_pb`, `histogram_pb`, `hparams_pb`, which
-bucket in NumPy) and written through `tf.summary`'s file writer: `tf.summary.histogram` runs
-some twenty eager TensorFlow ops per histogram, about 40 times slower (`bench/tensorboard_cost.py`).
+bucket in NumPy; `tf.summary.histogram` runs some twenty eager TensorFlow ops per histogram,
+about 40 times slower: `bench/tensorboard_cost.py`) and written as `event_pb2.Event` records by
+TensorBoard's own `RecordWriter` into a plain file, named as TensorFlow names its event files.
+No TensorFlow on any Keras backend: TensorBoard's `EventFileWriter` would import it through
+`tensorboard.compat.tf` (for `tf.io.gfile`) whenever it is installed.
+
+Durability: every record is flushed to the operating system when written (one record per
+trial, folder and step), so a killed run keeps every epoch written before it died.
 
 Failures: the first exception (disk full, folder removed, anything) switches the writer off for
 the rest of the run; training never notices. The reason is kept in `problem` and logged once
@@ -28,10 +34,14 @@ as a warning on the `tuilab.runtime.tensorboard_log` logger.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import os
 import queue
+import socket
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -63,6 +73,10 @@ MAX_TEXT = 400
 """A list or table longer than this as compact text is left out of the hyperparameters."""
 CLOSE_SECONDS = 60.0
 """How long `close` waits for the queued events to be written."""
+EVENT_FILE_PREFIX = "events.out.tfevents."
+FILE_VERSION = "brain.Event:2"
+_FILE_NUMBERS = itertools.count()
+"""The last part of an event file's name: distinct per file within a process, as TF's."""
 
 HParam = bool | int | float | str
 _WRITTEN = (
@@ -132,9 +146,8 @@ class TensorBoardLog:
         self.problem = ""
         """Why writing stopped ("" while all is well)."""
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._writers: dict[tuple[str, str], Any] = {}
+        self._writers: dict[tuple[str, str], EventFile] = {}
         self._resolved: dict[str, Any] | None = None
-        self._tf: Any = None
         self._thread = threading.Thread(target=self._drain, name="tuilab-tensorboard", daemon=True)
         self._thread.start()
 
@@ -239,28 +252,15 @@ class TensorBoardLog:
 
     def _emit(self, trial: str, kind: str, step: int, summaries: list[Any]) -> None:
         """Write TensorBoard's summaries as one record at `step`, flushed for live readers."""
-        tf = self._tensorflow()
         writer = self._writers.get((trial, kind))
         if writer is None:
             folder = self.run.tensorboard_dir(trial)
-            writer = tf.summary.create_file_writer(str(folder / kind if kind else folder))
+            writer = EventFile(folder / kind if kind else folder)
             self._writers[(trial, kind)] = writer
         merged = summaries[0]
         for summary in summaries[1:]:
             merged.value.extend(summary.value)
-        with writer.as_default():
-            tf.summary.experimental.write_raw_pb(merged.SerializeToString(), step=step)
-        writer.flush()
-
-    def _tensorflow(self) -> Any:
-        if self._tf is None:
-            from tuilab.backend import import_keras
-
-            import_keras()  # quietly, once
-            import tensorflow as tf
-
-            self._tf = tf
-        return self._tf
+        writer.write(step, merged)
 
     def _close_writers(self, trial: str | None) -> None:
         """Close one trial's writers (None: every writer)."""
@@ -270,3 +270,37 @@ class TensorBoardLog:
                 writer.close()
             except Exception as exc:
                 self._disable(f"{type(exc).__name__}: {exc}")
+
+
+class EventFile:
+    """One TensorBoard event file, each record flushed as it is written (no TensorFlow).
+
+    The name is TensorFlow's (`events.out.tfevents.<time>.<host>.<pid>.<n>.v2`), the first
+    record the `file_version` header TensorBoard expects; `RecordWriter` frames and checksums.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        from tensorboard.compat.proto import event_pb2
+        from tensorboard.summary.writer.record_writer import RecordWriter
+
+        folder.mkdir(parents=True, exist_ok=True)
+        name = (
+            f"{EVENT_FILE_PREFIX}{int(time.time()):010d}.{socket.gethostname()}"
+            f".{os.getpid()}.{next(_FILE_NUMBERS)}.v2"
+        )
+        self.path = folder / name
+        self._event = event_pb2.Event
+        self._records = RecordWriter(open(self.path, "xb"))  # noqa: SIM115 (closed in close)
+        header = self._event(wall_time=time.time(), file_version=FILE_VERSION)
+        self._records.write(header.SerializeToString())
+        self._records.flush()
+
+    def write(self, step: int, summary: Any) -> None:
+        """Append one `Summary` proto at `step`, stamped now, and flush it."""
+        record = self._event(wall_time=time.time(), step=step, summary=summary)
+        self._records.write(record.SerializeToString())
+        self._records.flush()
+
+    def close(self) -> None:
+        """Flush and close the file."""
+        self._records.close()

@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from tuilab.backend import stderr_silenced
 from tuilab.runtime.events import (
     EpochEnded,
     Event,
@@ -65,9 +66,7 @@ def _metric(tag: str, prefix: str) -> str:
 
 def read_tensorboard(logdir: Path) -> list[Event]:
     """The log directory's scalars as tuilab events: one trial per TensorBoard run."""
-    from tuilab.backend import import_keras
-
-    import_keras()  # TensorBoard's reader imports TensorFlow: quietly, once
+    _tensorflow_or_stub()
     from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
     from tensorboard.util import tensor_util
 
@@ -96,6 +95,19 @@ def read_tensorboard(logdir: Path) -> list[Event]:
                 if array.size == 1:
                     keep(trial, point.step, _metric(tag, prefix), float(array), point.wall_time)
     return _as_events(logdir, values, times)
+
+
+def _tensorflow_or_stub() -> None:
+    """Resolve TensorBoard's `tensorboard.compat.tf` now, quietly: TensorFlow where it is
+    installed (its C++ start-up chatter kept off the terminal), TensorBoard's stub where not.
+
+    No Keras and no backend: reading needs neither.
+    """
+    from tensorboard.compat import tf
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with stderr_silenced():
+        getattr(tf, "__version__", None)  # the lazy import happens here
 
 
 def _epoch_series(tag: str) -> bool:
