@@ -1,4 +1,4 @@
-"""Run gradient descent with gradients from `tf.GradientTape`, recording every step."""
+"""Run gradient descent with gradients from the Keras backend, recording every step."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from tuilab import autodiff
+from tuilab.backend import import_keras
 from tuilab.scenario.descent import DescentConfig
 from tuilab.scenario.functions import CATALOGUE
 
@@ -49,35 +51,35 @@ def run_descent(config: DescentConfig) -> DescentPath:
     """Take `config.iterations` steps from `config.start` (float64 throughout).
 
     Plain descent applies x <- x - lr * grad itself; a Keras optimizer applies its own rule
-    through `apply_gradients`. A non-finite value stops the path (diverged).
+    through `apply_gradients`. A non-finite value stops the path (diverged). Gradients come
+    from the running Keras backend (`tuilab.autodiff`).
     """
-    from tuilab.backend import import_keras
+    with autodiff.float64_scope():
+        return _descend(config)
 
-    import_keras()
-    import tensorflow as tf
 
+def _descend(config: DescentConfig) -> DescentPath:
+    keras = import_keras()
     function = CATALOGUE[config.function]
     start = config.start_point
-    variable = tf.Variable(start if function.dims > 1 else start[0], dtype=tf.float64)
+    variable = keras.Variable(start if function.dims > 1 else start[0], dtype="float64")
     optimizer = make_descent_optimizer(config)
-    rate = tf.constant(config.learning_rate, dtype=tf.float64)
+    rate = keras.ops.convert_to_tensor(config.learning_rate, dtype="float64")
 
-    @tf.function
     def step() -> tuple[Any, Any]:
-        with tf.GradientTape() as tape:
-            value = function(variable, tf.math)
-        gradient = tape.gradient(value, variable)
+        value, gradient = autodiff.value_and_grad(function, variable)
         if optimizer is None:
             variable.assign_sub(rate * gradient)
         else:
             optimizer.apply_gradients([(gradient, variable)])
-        return value, variable.read_value()
+        return value, variable.value
 
+    step = autodiff.compiled(step)
     path = DescentPath([list(start)], [])
     for index in range(config.iterations):
         value, point = step()
-        path.values.append(float(value))
-        point = [float(v) for v in tf.reshape(point, [-1]).numpy()]
+        path.values.append(float(autodiff.to_numpy(value)))
+        point = [float(v) for v in autodiff.to_numpy(point).ravel()]
         path.points.append(point)
         if not all(math.isfinite(v) for v in point):
             path.diverged_at = index + 1
@@ -86,6 +88,5 @@ def run_descent(config: DescentConfig) -> DescentPath:
         if path.converged_at is None and moved < config.tolerance:
             path.converged_at = index + 1
     final = path.points[-1]
-    value = function(tf.constant(final if function.dims > 1 else final[0], tf.float64), tf.math)
-    path.values.append(float(value))
+    path.values.append(autodiff.evaluate(function, final if function.dims > 1 else final[0]))
     return path

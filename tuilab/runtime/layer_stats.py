@@ -1,7 +1,8 @@
 """Per-layer weight and gradient norms at epoch ends, from one fixed probe batch.
 
-Weights are read as they are. Gradients come from one `tf.GradientTape` pass over a batch
-fixed for the whole trial (the first `batch_size` training samples), with no optimizer step.
+Weights are read as they are. Gradients come from one pass of the Keras backend's autodiff
+(`tuilab.autodiff.loss_gradients`: a `tf.GradientTape`, `jax.grad` or `torch.autograd`) over a
+batch fixed for the whole trial (the first `batch_size` training samples), with no optimizer step.
 The forward pass runs with `training=False`: BatchNormalization then uses (and never updates)
 its moving statistics and Dropout is off, so the probe changes nothing in the model and the
 same weights always give the same numbers. It is the gradient of the inference-mode loss,
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from tuilab.autodiff import loss_gradients, to_numpy
 from tuilab.runtime.layer_events import LayerNorms, LayerStats
 
 
@@ -40,26 +42,17 @@ class LayerProbe:
 
     def norms(self, model: Any) -> dict[str, LayerNorms]:
         """Each trainable layer's weight norm, gradient norm and trainable parameter count."""
-        from tuilab.backend import import_keras
-
-        import_keras()
-        import tensorflow as tf
-
         layers = [layer for layer in model.layers if layer.trainable_weights]
         if not layers:
             return {}
         variables = [list(layer.trainable_weights) for layer in layers]
-        x = tf.convert_to_tensor(self.x)
-        with tf.GradientTape() as tape:
-            y_pred = model(x, training=False)
-            loss = model.compute_loss(x=x, y=self.y, y_pred=y_pred, training=False)
-        gradients = tape.gradient(loss, variables)
+        _, gradients = loss_gradients(model, self.x, self.y, variables)
         result: dict[str, LayerNorms] = {}
         for layer, weights, grads in zip(layers, variables, gradients, strict=True):
             present = [g for g in grads if g is not None]
             result[layer.name] = LayerNorms(
-                weight_norm=_norm([w.numpy() for w in weights]),
-                gradient_norm=_norm([g.numpy() for g in present]) if present else math.nan,
+                weight_norm=_norm([to_numpy(w) for w in weights]),
+                gradient_norm=_norm(present) if present else math.nan,
                 weights=int(sum(int(np.prod(w.shape)) for w in weights)),
             )
         return result

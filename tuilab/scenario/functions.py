@@ -1,7 +1,9 @@
 """A named catalogue of functions to descend. No expressions are parsed: nothing can execute.
 
-Each function is written once against a math module, so the same code serves numpy (for
-drawing) and TensorFlow (for gradients from `tf.GradientTape`).
+Each function is written once against a math module (anything with `sin` and `cos`), so the
+same code serves numpy (for drawing) and the Keras backend's own math for gradients: `tf.math`,
+`jax.numpy` or `torch` (`tuilab.autodiff.math_module`; not `keras.ops`, which computes float64
+in float32 on jax).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ class Function:
     body: Callable[[Any, Any], Any]
 
     def __call__(self, point: Any, math: Any) -> Any:
-        """J at `point` (a scalar, or a length-2 vector for 2-D functions)."""
+        """J at `point` (a scalar, or a length-2 vector for 2-D functions), computed with the
+        math module `math` (numpy, tf.math, jax.numpy or torch)."""
         return self.body(point, math)
 
 
