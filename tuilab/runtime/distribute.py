@@ -1,7 +1,12 @@
-"""TensorFlow distribution strategies from `[run] strategy` (never a home-made scheduler)."""
+"""Distribution from `[run] strategy`: TensorFlow's strategies (never a home-made scheduler).
+
+On another Keras backend a trial trains on one device (`SingleDevice`); the TensorFlow-only
+strategies are refused before training (`runtime.backends`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from functools import cache
@@ -27,12 +32,20 @@ def uses_multi_worker(configs: list[RunConfig]) -> bool:
     return any(c.strategy == "multi_worker" for c in configs)
 
 
-def prepare_strategies(configs: list[RunConfig]) -> None:
-    """Create the multi-worker strategy early, if one is asked for."""
-    from tuilab.backend import import_keras
+class SingleDevice:
+    """The one-device "strategy" of a backend without `tf.distribute`."""
 
-    import_keras()
-    if uses_multi_worker(configs):
+    num_replicas_in_sync = 1
+
+    def scope(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+
+def prepare_strategies(configs: list[RunConfig]) -> None:
+    """Create the multi-worker strategy early, if one is asked for (TensorFlow only)."""
+    from tuilab.backend import backend_name
+
+    if backend_name() == "tensorflow" and uses_multi_worker(configs):
         _multi_worker()
 
 
@@ -55,9 +68,10 @@ def make_strategy(run: RunConfig) -> Any:
     given devices); "multi_worker" reads its cluster from `TF_CONFIG`; "auto" picks mirrored
     when more than one GPU is visible.
     """
-    from tuilab.backend import import_keras
+    from tuilab.backend import backend_name
 
-    import_keras()
+    if backend_name() != "tensorflow":
+        return SingleDevice()
     import tensorflow as tf
 
     kind = run.strategy
@@ -79,4 +93,5 @@ def strategy_name(strategy: Any) -> str:
         "MultiWorkerMirroredStrategy": "multi_worker",
         "CollectiveAllReduceStrategy": "multi_worker",
         "_DefaultDistributionStrategy": "default",
+        "SingleDevice": "default",
     }.get(name, name)

@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tuilab import layout
+from tuilab.backend import requested_backend
 from tuilab.errors import TuilabError
 from tuilab.runtime.control import Request
 from tuilab.runtime.events import Event
@@ -123,7 +124,8 @@ class RayPool:
         self._mailbox = ray.remote(Mailbox).options(num_cpus=0).remote()
         gpus = ray.cluster_resources().get("GPU", 0)
         need = {"num_gpus": 1} if gpus else {"num_cpus": 1}
-        self._task = ray.remote(train_remotely).options(max_retries=0, **need)
+        backend = {"env_vars": {"KERAS_BACKEND": requested_backend()}}  # the coordinator's
+        self._task = ray.remote(train_remotely).options(max_retries=0, runtime_env=backend, **need)
         self._workers = workers
         self._running: dict[str, Any] = {}
         self._folder = RunFolder(spec.artifacts) if spec.artifacts is not None else None

@@ -38,6 +38,7 @@ def prepare_run(request: RunRequest, control: RunControl | None = None) -> tuple
     Raises:
         TuilabError: bad scenario, missing data, unwritable runs folder: nothing is stored.
     """
+    from tuilab.runtime.backends import use_scenario_backend
     from tuilab.runtime.distribute import is_chief, prepare_strategies
     from tuilab.runtime.store import RunStore
     from tuilab.runtime.validation import check_scenario
@@ -46,6 +47,7 @@ def prepare_run(request: RunRequest, control: RunControl | None = None) -> tuple
     if request.resume is not None:
         return prepare_resume(request.resume, control, request.parallel)
     scenario = load_scenario(request.scenario, request.overrides).select(request.variants)
+    use_scenario_backend(scenario)  # before anything imports Keras
     execution = prepare_execution(scenario, request.parallel)
     prepare_strategies([v.run for v in scenario.variants.values()])
     check_scenario(scenario)
@@ -97,6 +99,7 @@ def prepare_resume(
     """
     import os
 
+    from tuilab.runtime.backends import stored_backend, use_scenario_backend
     from tuilab.runtime.distribute import prepare_strategies
     from tuilab.runtime.resume import plan_resume
     from tuilab.runtime.run_folder import RunFolder
@@ -113,6 +116,7 @@ def prepare_resume(
     run = RunFolder(folder)
     plan = plan_resume(run)
     scenario = scenario_from_resolved(run.read_json(run.resolved_json), run.resolved_json)
+    use_scenario_backend(scenario, stored_backend(run.read_events().events))  # as it started
     execution = prepare_execution(scenario, parallel)
     prepare_strategies([v.run for v in scenario.variants.values()])
     check_scenario(scenario)

@@ -102,12 +102,21 @@ def _check_one_device_each(scenario: Scenario) -> None:
 
 def visible_gpus() -> list[str]:
     """CUDA ids of the GPUs this process may use (empty on a CPU-only box or build)."""
-    from tuilab.backend import import_keras
+    from tuilab.backend import backend_name
 
-    import_keras()
-    import tensorflow as tf
+    name = backend_name()
+    if name == "tensorflow":
+        import tensorflow as tf
 
-    found = len(tf.config.list_physical_devices("GPU"))
+        found = len(tf.config.list_physical_devices("GPU"))
+    elif name == "jax":
+        import jax
+
+        found = sum(1 for device in jax.devices() if device.platform == "gpu")
+    else:
+        import torch
+
+        found = torch.cuda.device_count() if torch.cuda.is_available() else 0
     listed = os.environ.get("CUDA_VISIBLE_DEVICES")
     ids = [i.strip() for i in listed.split(",") if i.strip()] if listed else []
     return ids[:found] if ids else [str(i) for i in range(found)]
@@ -124,10 +133,11 @@ def plan_slots(workers: int, gpus: list[str] | None = None) -> list[Slot]:
 
 
 def hide_gpus_here() -> None:
-    """Keep this (coordinating) process's TensorFlow off the GPUs, when it is not too late."""
-    from tuilab.backend import import_keras
+    """Keep this (coordinating) process's backend off the GPUs, when it is not too late."""
+    from tuilab.backend import backend_name
 
-    import_keras()  # imported quietly first: its start-up chatter must not reach a screen
+    if backend_name() != "tensorflow":
+        return  # JAX and PyTorch take a GPU only to compute on it; this process never does
     import tensorflow as tf
 
     with contextlib.suppress(RuntimeError):  # too late after an earlier run in this app
@@ -135,11 +145,22 @@ def hide_gpus_here() -> None:
 
 
 def configure_worker(slot: Slot) -> None:
-    """In a fresh worker process, before TensorFlow starts: see only its GPU, use its cores."""
+    """In a fresh worker process, before its backend starts: see only its GPU, use its cores
+    (TensorFlow and PyTorch; JAX's CPU thread pool is its own)."""
+    from tuilab.backend import import_keras, requested_backend
+
     os.environ["CUDA_VISIBLE_DEVICES"] = slot.gpu  # "" hides every GPU
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if slot.threads:
         os.environ["OMP_NUM_THREADS"] = str(slot.threads)
+    name = requested_backend()  # the coordinator's: workers inherit KERAS_BACKEND
+    if name != "tensorflow":
+        import_keras()  # JAX without preallocation: workers may share a GPU
+        if name == "torch" and slot.threads:
+            import torch
+
+            torch.set_num_threads(slot.threads)
+        return
     import tensorflow as tf
 
     if slot.threads:

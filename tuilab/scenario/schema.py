@@ -146,7 +146,7 @@ class FitConfig(Strict):
 
 
 class RunConfig(Strict):
-    """The `[run]` table: repeats, distribution, and how many trials train at once where."""
+    """The `[run]` table: repeats, distribution, how many trials train at once where, backend."""
 
     repeats: int = Field(default=1, ge=1, le=100)
     strategy: Literal["auto", "default", "mirrored", "multi_worker"] = "auto"
@@ -156,6 +156,8 @@ class RunConfig(Strict):
     """Trials training at once, each in a process of its own ("auto": one per visible GPU)."""
     executor: Literal["local", "ray"] = "local"
     """Where those processes run: this machine, or a Ray cluster (`RAY_ADDRESS`)."""
+    backend: Literal["tensorflow", "jax", "torch"] | None = None
+    """The Keras backend (one per run); unset: `KERAS_BACKEND`, Keras's config, else TensorFlow."""
 
 
 class VariantConfig(Strict):

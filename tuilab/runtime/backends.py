@@ -1,0 +1,100 @@
+"""Which Keras backend a scenario trains on, and what tuilab can do on each.
+
+The backend is the process's (`KERAS_BACKEND`, Keras's config file, else TensorFlow) unless the
+scenario names one in `[run] backend`; a resumed run keeps the backend it started on. Keras
+fixes its backend when first imported, so the choice is made before anything imports Keras.
+Features only TensorFlow has are refused by `validate` with the reason, before training.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tuilab.backend import BACKEND_LABELS, requested_backend, select_backend
+from tuilab.errors import Problem, ScenarioError
+from tuilab.scenario.loader import Scenario
+
+TENSORFLOW_ONLY_STRATEGIES = ("mirrored", "multi_worker")
+
+
+def scenario_backend(scenario: Scenario, stored: str | None = None) -> str:
+    """The backend `scenario` trains on: its `[run] backend` (one for the whole run), else the
+    backend a resumed run started on (`stored`), else the process's.
+
+    Raises:
+        ScenarioError: variants name different backends.
+    """
+    runs = [getattr(v, "run", None) for v in scenario.variants.values()]  # a playground: none
+    asked = {run.backend for run in runs if run is not None and run.backend}
+    if len(asked) > 1:
+        raise ScenarioError(
+            scenario.path,
+            [
+                Problem(
+                    f"variants ask for different Keras backends ({', '.join(sorted(asked))})",
+                    "run.backend",
+                    hint="one process trains on one backend: set it in the top-level [run] table",
+                )
+            ],
+        )
+    return asked.pop() if asked else stored or requested_backend()
+
+
+def use_scenario_backend(scenario: Scenario, stored: str | None = None) -> str:
+    """Select the scenario's backend for this process (before Keras is imported).
+
+    Raises:
+        ScenarioError: variants disagree.
+        BackendError: the backend is not installed, or Keras already runs on another one.
+    """
+    return select_backend(scenario_backend(scenario, stored))
+
+
+def backend_problems(scenario: Scenario, backend: str) -> list[Problem]:
+    """What the scenario asks that `backend` cannot do (nothing on TensorFlow)."""
+    if backend == "tensorflow" or scenario.kind == "descent":
+        return []
+    label = BACKEND_LABELS.get(backend, backend)
+    problems: list[Problem] = []
+
+    def refuse(variant: str, key: tuple[str, ...], message: str, hint: str) -> None:
+        problem = scenario.problem(variant, key, message, hint)
+        if problem not in problems:
+            problems.append(problem)
+
+    for name, config in scenario.variants.items():
+        run = config.run
+        if run.strategy in TENSORFLOW_ONLY_STRATEGIES:
+            refuse(
+                name,
+                ("run", "strategy"),
+                f"strategy {run.strategy!r} is TensorFlow's tf.distribute; {label} has no such "
+                "strategy in tuilab",
+                'use strategy = "auto" (one device), or the tensorflow backend',
+            )
+        elif run.devices:
+            refuse(
+                name,
+                ("run", "devices"),
+                f"a devices list picks tf.distribute devices; {label} trains on one device",
+                "remove devices, or use the tensorflow backend",
+            )
+        for index, callback in enumerate(config.callbacks):
+            if callback.get("type") == "TensorBoard":
+                refuse(
+                    name,
+                    ("callbacks", str(index)),
+                    "Keras's TensorBoard callback needs TensorFlow",
+                    "remove it: tuilab writes TensorBoard logs itself in "
+                    "variants/<trial>/tensorboard/ on every backend",
+                )
+    return problems
+
+
+def stored_backend(events: list[Any]) -> str | None:
+    """The backend a stored run started on (older runs: TensorFlow), from its first event."""
+    for event in events:
+        device = getattr(event, "device", None)
+        if isinstance(device, dict):
+            return str(device.get("backend", "tensorflow"))
+    return None
