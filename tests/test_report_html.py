@@ -23,13 +23,13 @@ from typer.testing import CliRunner
 from tuilab.cli import app
 from tuilab.headless.report_parts import SAMPLES_PER_CLASS, safe_name
 from tuilab.presentation.confusion import format_share
-from tuilab.presentation.figures import (
-    DPI,
+from tuilab.presentation.diagnostic_figures import (
     confusion_figure,
     layer_figure,
     layer_figure_size,
     samples_figure_size,
 )
+from tuilab.presentation.figures import DPI
 from tuilab.presentation.layer_health import layer_series
 from tuilab.runtime.events import ClassificationReport, event_from_json
 from tuilab.runtime.session import RunRequest, execute, prepare_run
@@ -301,3 +301,35 @@ def test_a_flagged_layer_is_highlighted_in_the_table_and_the_heatmap(
     ticks = {t.get_text(): t.get_color() for t in figure.axes[0].get_yticklabels()}
     assert ticks == {"dense": "black", "dense_1 [non-finite]": "red"}
     assert [t.get_text() for t in figure.axes[0].texts] == ["!"]
+
+
+def test_the_page_shows_each_trials_stored_mistakes_as_a_captioned_gallery(
+    run: Path, page: str
+) -> None:
+    import numpy as np
+
+    from tuilab.presentation.diagnostic_figures import gallery_figure_size
+
+    images = embedded(page)
+    for trial in TRIALS:
+        stored = np.load(run / "variants" / trial / "mistakes.npz", allow_pickle=False)
+        count = len(stored["index"])
+        assert count and list(stored["index"]) == [
+            m["index"] for m in stored_report(run, trial)["misclassified"][:count]
+        ]
+        alt = f"{trial}: the most confident mistakes, true→predicted confidence"
+        width, height = gallery_figure_size(count)
+        assert images[alt].size == (round(width * DPI), round(height * DPI))
+
+
+def test_a_corrupt_mistakes_file_is_named_and_the_rest_of_the_page_stays(
+    run: Path, tmp_path: Path
+) -> None:
+    folder = copy_run(run, tmp_path)
+    (folder / "variants" / "a" / "mistakes.npz").write_bytes(b"PK\x03\x04 not a zip")
+    page = report(folder, "--format", "html")
+    assert "a: no mistake gallery: " in html.unescape(page)
+    alts = embedded(page)
+    assert "b: the most confident mistakes, true→predicted confidence" in alts
+    assert "a: the most confident mistakes, true→predicted confidence" not in alts
+    assert page.count('<table class="heat">') == 2

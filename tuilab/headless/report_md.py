@@ -78,6 +78,7 @@ def write_figure_files(folder: RunFolder, report: Path) -> FigureFiles:
     Raises:
         UsageError: a figure file cannot be written.
     """
+    from tuilab.presentation import diagnostic_figures as inside
     from tuilab.presentation import figures as draw
 
     files = FigureFiles()
@@ -95,11 +96,11 @@ def write_figure_files(folder: RunFolder, report: Path) -> FigureFiles:
         files.curves[metric] = path.name
     for report_ in class_reports(stored.book)[:MAX_FIGURE_TRIALS]:
         path = figure_path(report, "confusion", report_.trial, taken)
-        draw.save_figure(draw.confusion_figure(report_), path)
+        draw.save_figure(inside.confusion_figure(report_), path)
         files.confusion[report_.trial] = path.name
     for trial, series in list(layer_series(stored.events).items())[:MAX_FIGURE_TRIALS]:
         path = figure_path(report, "layers", trial, taken)
-        figure = draw.layer_figure(series, f"{clean(trial)}: gradient norm per layer and epoch")
+        figure = inside.layer_figure(series, f"{clean(trial)}: gradient norm per layer and epoch")
         draw.save_figure(figure, path)
         files.layers[trial] = path.name
     grids, reason = sample_grids(folder)
@@ -109,7 +110,7 @@ def write_figure_files(folder: RunFolder, report: Path) -> FigureFiles:
             files.samples_note.append(f"{grid.title}: {grid.reason}")
             continue
         path = figure_path(report, "samples", grid.variants[0] if len(grids) > 1 else "", taken)
-        draw.save_figure(draw.samples_figure(grid.view.samples, grid.title), path)
+        draw.save_figure(inside.samples_figure(grid.view.samples, grid.title), path)
         files.samples.append((grid.title, path.name))
     return files
 

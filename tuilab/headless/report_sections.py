@@ -66,14 +66,25 @@ def heatmap_table(report: ClassificationReport) -> str:
     return f'<table class="heat"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def mistakes_gallery(folder: RunFolder, trial: str) -> list[str]:
-    """The misclassified test samples of `trial` as images: a hook, empty for now.
+def mistakes_gallery(folder: RunFolder, report: ClassificationReport) -> list[str]:
+    """The trial's most confident mistakes as images (`mistakes.npz`, checked against the
+    report), or a line saying why there are none to show."""
+    from tuilab.presentation.confusion import mistake_caption
+    from tuilab.presentation.figures import figure_bytes, have_matplotlib
+    from tuilab.runtime.mistakes import read_mistakes
 
-    The most confident mistakes are in `confusion.json` by test index; a gallery of them
-    (read, drawn with `figures.samples_figure`, embedded with `html_png`) goes here.
-    """
-    del folder, trial
-    return []
+    found, problem = read_mistakes(folder, report.trial, report)
+    if problem:
+        return [warn(f"{report.trial}: no mistake gallery: {problem}")]
+    if found is None or not len(found) or not have_matplotlib():
+        return []
+    from tuilab.presentation.diagnostic_figures import gallery_figure
+
+    mistakes = report.misclassified[: len(found)]
+    captions = [mistake_caption(report, mistake) for mistake in mistakes]
+    title = f"{clean(report.trial)}: the most confident mistakes, true→predicted confidence"
+    figure = gallery_figure(list(found.images), captions, title)
+    return [html_png(figure_bytes(figure, "png"), title)]
 
 
 def _confusion_trial(stored: StoredRun, report: ClassificationReport) -> list[str]:
@@ -100,7 +111,7 @@ def _confusion_trial(stored: StoredRun, report: ClassificationReport) -> list[st
             f'<p class="note">{esc(report.misclassified_total)} misclassified in all; '
             f"index: position in the {esc(report.split)} split</p>",
         ]
-    return parts + mistakes_gallery(stored.folder, report.trial)
+    return parts + mistakes_gallery(stored.folder, report)
 
 
 def confusion_section(stored: StoredRun) -> list[str]:
@@ -132,7 +143,8 @@ def layers_section(stored: StoredRun, figures: bool) -> list[str]:
         if flagged:
             parts.append(warn("flagged: " + ", ".join(flagged)))
         if figures and position < MAX_FIGURE_TRIALS:
-            from tuilab.presentation.figures import figure_bytes, layer_figure
+            from tuilab.presentation.diagnostic_figures import layer_figure
+            from tuilab.presentation.figures import figure_bytes
 
             figure = layer_figure(stats, f"{clean(trial)}: gradient norm per layer and epoch")
             caption = f"{trial}: gradient norm per layer (rows) and epoch (columns), log scale"
@@ -152,7 +164,8 @@ def samples_section(folder: RunFolder, figures: bool, no_figures: str) -> list[s
     grids, reason = sample_grids(folder)
     if reason:
         return [*parts, warn(reason)]
-    from tuilab.presentation.figures import figure_bytes, samples_figure
+    from tuilab.presentation.diagnostic_figures import samples_figure
+    from tuilab.presentation.figures import figure_bytes
 
     for grid in grids:
         parts.append(f"<h3>{esc(grid.title)}</h3>")
