@@ -188,7 +188,7 @@ def test_the_probe_measures_every_epoch_without_tensorflow(backend) -> None:
 
 @pytest.mark.slow
 def test_a_headless_run_on_jax_stores_layer_stats_every_epoch(tmp_path: Path) -> None:
-    """The whole run (TensorFlow importable: the data pipeline may still use it)."""
+    """The whole run, with TensorFlow blocked."""
     pytest.importorskip("jax")
     scenario = tmp_path / "tiny.toml"
     scenario.write_text(
@@ -212,7 +212,7 @@ def test_a_headless_run_on_jax_stores_layer_stats_every_epoch(tmp_path: Path) ->
         ),
         encoding="utf-8",
     )
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": f"{NOTF}{os.pathsep}{ROOT}"}
     command = [sys.executable, "-m", "tuilab", "run", str(scenario), "--headless"]
     command += ["--runs-dir", str(tmp_path / "runs")]
     done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
