@@ -1,14 +1,20 @@
-"""tf.data pipelines: shuffle, batch, prefetch, with autotune off (it stalls epoch starts).
+"""Training input: tf.data on TensorFlow, a `keras.utils.PyDataset` over arrays elsewhere.
 
 The training order of an epoch is a function of the seed and the epoch number alone, never
 of how many epochs this process has iterated: a run resumed at epoch k sees exactly the
-batches the uninterrupted run saw at epoch k. `EpochOrder` holds the epoch number (a
-variable the pipeline reads when an epoch's iterator starts) and `EpochOrder.callback()`
-sets it at each epoch's beginning.
+batches the uninterrupted run saw at epoch k. `EpochOrder` holds the epoch number (read when
+an epoch's iterator starts) and `EpochOrder.callback()` sets it at each epoch's beginning.
+
+On TensorFlow the pipeline is tf.data (shuffle, batch, prefetch, autotune off: it stalls epoch
+starts). On jax and torch it is `ArrayBatches`, a `PyDataset` that never imports TensorFlow: it
+permutes the arrays with numpy's `default_rng(seed * SEED_STRIDE + epoch)` in `on_epoch_begin`.
+Both keep the same batch size and epoch length (the last, partial batch included), but the
+orders differ (numpy's generator is not TensorFlow's), so runs compare within one backend only.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,21 +28,38 @@ SEED_STRIDE = 1_000_003
 """Epoch e of seed s shuffles with seed `s * SEED_STRIDE + e` (distinct for every pair)."""
 
 
+def _on_tensorflow() -> bool:
+    return import_keras().backend.backend() == "tensorflow"
+
+
 class EpochOrder:
-    """The epoch number the training pipeline shuffles for (a TensorFlow variable)."""
+    """The epoch number the training pipeline shuffles for.
+
+    `epoch` is a plain int on every backend; on TensorFlow `variable` mirrors it in a
+    `tf.Variable` that the tf.data pipeline reads (None on other backends).
+    """
 
     def __init__(self) -> None:
-        import tensorflow as tf
+        self.epoch = 0
+        self.variable: Any = None
+        if _on_tensorflow():
+            import tensorflow as tf
 
-        self.variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="tuilab_epoch")
+            self.variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="tuilab_epoch")
+
+    def set(self, epoch: int) -> None:
+        """Make `epoch` the epoch the next iterator shuffles for."""
+        self.epoch = int(epoch)
+        if self.variable is not None:
+            self.variable.assign(self.epoch)
 
     def callback(self) -> Any:
         """A Keras callback that sets the epoch before each epoch's iterator is made."""
-        variable = self.variable
+        order = self
 
         class SetEpoch(import_keras().callbacks.Callback):
             def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                variable.assign(epoch)
+                order.set(epoch)
 
         return SetEpoch()
 
@@ -50,15 +73,33 @@ def make_dataset(
     seed: int,
     shuffle_buffer: int | None = None,
     order: EpochOrder | None = None,
-) -> tf.data.Dataset:
-    """A batched, prefetched dataset over in-memory arrays (one epoch per iteration).
+) -> Any:
+    """The batched training or validation input over in-memory arrays (one epoch per pass).
 
     With `shuffle`, each epoch is shuffled with a seed made of `seed` and the epoch number in
-    `order` (a fresh `EpochOrder` at epoch 0 when none is given).
+    `order` (a fresh `EpochOrder` at epoch 0 when none is given). Pass it to `fit` with
+    `shuffle=False`. Returns a `tf.data.Dataset` on TensorFlow, an `ArrayBatches` elsewhere.
 
     tf.data's autotune is disabled: with it, Keras's per-epoch iterators waited 15-23 s on
     the autotune thread at every epoch boundary (see shared/KERAS_NOTES.md).
     """
+    if not _on_tensorflow():
+        return array_batches(
+            x, y, batch_size, shuffle=shuffle, seed=seed, shuffle_buffer=shuffle_buffer, order=order
+        )
+    return _tf_dataset(x, y, batch_size, shuffle, seed, shuffle_buffer, order)
+
+
+def _tf_dataset(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    shuffle_buffer: int | None,
+    order: EpochOrder | None,
+) -> tf.data.Dataset:
+    """The tf.data pipeline (unchanged: TensorFlow runs keep their exact batch orders)."""
     import tensorflow as tf
 
     dataset = tf.data.Dataset.from_tensor_slices((x, y))
@@ -77,3 +118,112 @@ def make_dataset(
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.with_options(options)
+
+
+def epoch_permutation(n: int, seed: int, epoch: int, buffer: int | None = None) -> np.ndarray:
+    """The sample order of `epoch` for `seed` off TensorFlow (indices into the arrays).
+
+    A full shuffle when `buffer` is None or at least `n`. A smaller `buffer` emulates
+    tf.data's windowed shuffle: a buffer holds the next `buffer` samples in input order,
+    each output is drawn uniformly from it and its slot refilled with the next input sample,
+    and the buffer drains at the end. Same semantics as `Dataset.shuffle(buffer)` (a sample
+    moves at most about `buffer` places earlier), not the same order.
+    """
+    rng = np.random.default_rng(seed * SEED_STRIDE + epoch)
+    if buffer is None or buffer >= n:
+        return rng.permutation(n)
+    sizes = np.minimum(buffer, n - np.arange(n))  # the buffer's fill at each draw
+    draws = (rng.random(n) * sizes).astype(np.int64).tolist()
+    window = list(range(buffer))
+    following = buffer
+    out = []
+    for slot in draws:
+        out.append(window[slot])
+        if following < n:
+            window[slot] = following
+            following += 1
+        else:
+            window[slot] = window[-1]
+            window.pop()
+    return np.asarray(out, dtype=np.int64)
+
+
+@cache
+def _array_batches_class() -> type:
+    """`ArrayBatches`, made on first use (it subclasses Keras's PyDataset)."""
+    keras = import_keras()
+
+    class ArrayBatches(keras.utils.PyDataset):
+        """Batches of in-memory arrays in a (seed, epoch)-determined order; no TensorFlow.
+
+        One worker, no multiprocessing: batches are sliced lazily, in order, on the training
+        thread. The permutation is made in `on_epoch_begin`, which Keras calls after the
+        callbacks' `on_epoch_begin` (so after `EpochOrder` is set).
+        """
+
+        def __init__(
+            self,
+            x: np.ndarray,
+            y: np.ndarray,
+            batch_size: int,
+            *,
+            shuffle: bool,
+            seed: int,
+            shuffle_buffer: int | None,
+            order: EpochOrder,
+        ) -> None:
+            super().__init__(workers=1, use_multiprocessing=False)
+            if len(x) != len(y):
+                raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
+            self.x, self.y = x, y
+            self.batch_size = int(batch_size)
+            self.shuffle, self.seed, self.shuffle_buffer = shuffle, seed, shuffle_buffer
+            self.order = order
+            self.indices: np.ndarray | None = None
+            self._epoch: int | None = None
+            self.on_epoch_begin()
+
+        def __len__(self) -> int:
+            return -(-len(self.x) // self.batch_size)
+
+        def on_epoch_begin(self) -> None:
+            """Compute this epoch's order (once per epoch number)."""
+            if self.shuffle and self._epoch != self.order.epoch:
+                self._epoch = self.order.epoch
+                self.indices = epoch_permutation(
+                    len(self.x), self.seed, self._epoch, self.shuffle_buffer
+                )
+
+        def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+            if not 0 <= index < len(self):
+                raise IndexError(f"batch {index} of {len(self)}")
+            start = index * self.batch_size
+            stop = start + self.batch_size
+            if self.indices is None:
+                return self.x[start:stop], self.y[start:stop]
+            chosen = self.indices[start:stop]
+            return self.x[chosen], self.y[chosen]
+
+    return ArrayBatches
+
+
+def array_batches(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int,
+    shuffle_buffer: int | None = None,
+    order: EpochOrder | None = None,
+) -> Any:
+    """An `ArrayBatches` PyDataset (any backend; `make_dataset` uses it off TensorFlow)."""
+    return _array_batches_class()(
+        x,
+        y,
+        batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        shuffle_buffer=shuffle_buffer,
+        order=order or EpochOrder(),
+    )
