@@ -79,6 +79,14 @@ def backend_problems(scenario: Scenario, backend: str) -> list[Problem]:
                 f"a devices list picks tf.distribute devices; {label} trains on one device",
                 "remove devices, or use the tensorflow backend",
             )
+        steps = config.fit.steps_per_execution
+        if backend == "torch" and steps != "auto" and steps > 1:
+            refuse(
+                name,
+                ("fit", "steps_per_execution"),
+                "Keras on PyTorch runs one step per call",
+                'set steps_per_execution = 1 or "auto"',
+            )
         for index, callback in enumerate(config.callbacks):
             if callback.get("type") == "TensorBoard":
                 refuse(

@@ -216,7 +216,9 @@ class Runner:
                 optimizer=make_optimizer(trial.config.compile.optimizer),
                 loss=make_loss(trial.config.compile.loss),
                 metrics=check_metrics(trial.config.compile.metrics),
-                steps_per_execution=steps_per_execution(fit.steps_per_execution, steps),
+                steps_per_execution=steps_per_execution(
+                    fit.steps_per_execution, steps, keras.backend.backend()
+                ),
                 jit_compile=fit.jit_compile,
             )
         if in_cluster(strategy):

@@ -13,14 +13,18 @@ def steps_per_epoch(samples: int, batch_size: int) -> int:
     return -(-samples // batch_size)
 
 
-def steps_per_execution(setting: int | Literal["auto"], steps_per_epoch: int) -> int:
-    """The steps Keras runs per call into TensorFlow for `[fit] steps_per_execution`.
+def steps_per_execution(
+    setting: int | Literal["auto"], steps_per_epoch: int, backend: str = "tensorflow"
+) -> int:
+    """The steps Keras runs per call into its backend for `[fit] steps_per_execution`.
 
     "auto" runs up to 16 steps per call (bench/README.md: 2.2x the samples/s of one step per
     call for the 3x40 MLP on a CPU, 1.5x for the BatchNorm CNN) but keeps at least 50 calls per
     epoch, so that progress, NaN checks and stop requests stay frequent; small epochs keep one
-    step per call.
+    step per call. On PyTorch Keras runs one step per call (more is refused by `validate`).
     """
+    if backend == "torch":
+        return 1
     if setting != "auto":
         return setting
     return max(1, min(AUTO_MAX_STEPS_PER_EXECUTION, steps_per_epoch // MIN_UPDATES_PER_EPOCH))

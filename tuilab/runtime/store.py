@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tuilab.errors import RunStoreError
-from tuilab.layout import BATCHNORM_JSONL, CONFUSION_JSON, LAYERS_JSONL
+from tuilab.layout import BATCHNORM_JSONL, CONFUSION_JSON, LAYERS_JSONL, MISTAKES_NPZ
 from tuilab.runtime.events import (
     BatchNormSnapshot,
     ClassificationReport,
@@ -289,6 +289,7 @@ class RunStore:
         name = self.trial_folder(trial).name
         self._close_history(trial)
         (self.run.trial(name) / CONFUSION_JSON).unlink(missing_ok=True)  # reported again
+        (self.run.trial(name) / MISTAKES_NPZ).unlink(missing_ok=True)
         history = self.run.history_csv(name)
         if history.exists():
             rows = _read_csv(history)
