@@ -18,14 +18,10 @@ from rich.console import Console, Group, RenderableType
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.events import Resize
-from textual.screen import ModalScreen
-from textual.widgets import Static
 
 from tuilab.app.run_state import RunState
+from tuilab.app.widgets.trial_view import TrialViewScreen
 from tuilab.presentation.confusion import (
     CLASS_COLUMNS,
     class_rows,
@@ -147,9 +143,11 @@ def missing_reason(state: RunState, trial: str | None) -> str:
     return f"no report: the trial {status}; a report comes after a trial ends"
 
 
-class ConfusionScreen(ModalScreen[None]):
-    """One trial's confusion matrix, per-class table and most confused pairs."""
+class ConfusionScreen(TrialViewScreen):
+    """One trial's confusion matrix, per-class table, most confused pairs and mistakes."""
 
+    PREFIX = "confusion"
+    HEADING = "Confusion"
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("escape", "dismiss", "Close", id="confusion.close"),
         Binding("f", "dismiss", "Close", show=False, id="confusion.close_f"),
@@ -157,38 +155,17 @@ class ConfusionScreen(ModalScreen[None]):
         Binding("greater_than_sign", "trial(1)", "Next trial", id="confusion.next"),
     ]
 
-    DEFAULT_CSS = """
-    ConfusionScreen { align: center middle; }
-    ConfusionScreen > VerticalScroll {
-        width: 100%; height: 100%; border: round $accent; padding: 0 1; background: $surface;
-    }
-    """
-
     def __init__(self, state: RunState, trial: str | None) -> None:
-        super().__init__()
-        self.state = state
-        self.trial = trial if trial in state.trials else (state.trials or [None])[0]
+        super().__init__(state, trial)
         self.report: ClassificationReport | None = None
         self.matrix: Table | None = None
         """The matrix as drawn (tests read its cells)."""
-        self._shown: tuple[object, ...] | None = None
         self.gallery: list[RenderableType] = []
         """The gallery as drawn, under its heading, or the reason it is missing."""
 
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="confusion-box"):
-            yield Static(id="confusion-title")
-            yield Static(id="confusion-body")
-
-    def on_mount(self) -> None:
-        self.query_one(VerticalScroll).focus()
-        self._draw()
-        self.set_interval(1.0, self._refresh)  # a live trial's report arrives when it ends
-
-    def _refresh(self) -> None:
+    def shown_key(self) -> object:
         report = self.state.book.reports.get(self.trial or "")
-        if self._shown != (self.trial, id(report), self._width(), self._images_stamp()):
-            self._draw()
+        return (self.trial, id(report), self.body_width(), self._images_stamp())
 
     def _folder(self) -> RunFolder | None:
         if not self.trial:
@@ -206,33 +183,11 @@ class ConfusionScreen(ModalScreen[None]):
             return None
         return (info.st_mtime_ns, info.st_size)
 
-    def _width(self) -> int:
-        return max(self.query_one("#confusion-body", Static).content_size.width, 20)
-
-    def action_trial(self, step: int) -> None:
-        """The previous or next trial of the run."""
-        trials = self.state.trials
-        if not trials:
-            return
-        position = trials.index(self.trial) if self.trial in trials else 0
-        self.trial = trials[(position + step) % len(trials)]
-        self._draw()
-
-    def _draw(self) -> None:
-        width = self._width()
+    def draw_body(self, width: int) -> None:
         report = self.state.book.reports.get(self.trial or "")
-        self._shown = (self.trial, id(report), width, self._images_stamp())
         self.report = report
         self.gallery = []
-        count = len(self.state.trials)
-        where = f" ({self.state.trials.index(self.trial) + 1}/{count})" if self.trial else ""
-        self.query_one("#confusion-title", Static).update(
-            Text.assemble(
-                plain(f"Confusion of {self.trial or '-'}{where}", "bold"),
-                plain("  escape closes, < > switch trial", "dim"),
-            )
-        )
-        body = self.query_one("#confusion-body", Static)
+        body = self.body()
         if report is None:
             self.matrix = None
             body.update(plain(missing_reason(self.state, self.trial), "yellow"))
@@ -258,6 +213,3 @@ class ConfusionScreen(ModalScreen[None]):
         self.gallery = gallery_parts(report, self._folder(), self.trial or "", width)
         parts += self.gallery
         body.update(Group(*parts))
-
-    def on_resize(self, event: Resize) -> None:
-        self.call_after_refresh(self._refresh)

@@ -15,14 +15,10 @@ from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.events import Resize
-from textual.screen import ModalScreen
-from textual.widgets import Static
 
 from tuilab.app.run_state import RunState
+from tuilab.app.widgets.trial_view import TrialViewScreen
 from tuilab.presentation.columns import fit_columns
 from tuilab.presentation.layer_health import (
     HEAT_LEVELS,
@@ -147,9 +143,11 @@ def missing_reason(state: RunState, trial: str | None) -> str:
     )
 
 
-class LayerHealthScreen(ModalScreen[None]):
+class LayerHealthScreen(TrialViewScreen):
     """One trial's per-layer weight and gradient norms: health table and gradient heatmap."""
 
+    PREFIX = "layer-health"
+    HEADING = "Weights"
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("escape", "dismiss", "Close", id="layer_health.close"),
         Binding("w", "dismiss", "Close", show=False, id="layer_health.close_w"),
@@ -157,68 +155,21 @@ class LayerHealthScreen(ModalScreen[None]):
         Binding("greater_than_sign", "trial(1)", "Next trial", id="layer_health.next"),
     ]
 
-    DEFAULT_CSS = """
-    LayerHealthScreen { align: center middle; }
-    LayerHealthScreen > VerticalScroll {
-        width: 100%; height: 100%; border: round $accent; padding: 0 1; background: $surface;
-    }
-    """
-
     def __init__(self, state: RunState, trial: str | None) -> None:
-        super().__init__()
-        self.state = state
-        self.trial = trial if trial in state.trials else (state.trials or [None])[0]
+        super().__init__(state, trial)
         self.rows: list[LayerHealthRow] = []
         self.table: Table | None = None
         """The health table as drawn (tests read its cells)."""
         self.heatmap: Heatmap | None = None
         self.heat_lines: list[Text] = []
-        self._shown: tuple[str | None, tuple[int, ...], int] | None = None
 
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="layer-health-box"):
-            yield Static(id="layer-health-title")
-            yield Static(id="layer-health-body")
-
-    def on_mount(self) -> None:
-        self.query_one(VerticalScroll).focus()
-        self._draw()
-        self.set_interval(1.0, self._refresh)  # a training trial adds an epoch at a time
-
-    def _key(self, series: Sequence[LayerStats]) -> tuple[str | None, tuple[int, ...], int]:
-        return (self.trial, tuple(id(event) for event in series), self._width())
-
-    def _refresh(self) -> None:
-        if self.trial is None and self.state.trials:  # opened before the first trial started
-            self.trial = self.state.trials[0]
-        if self._shown != self._key(self.state.layer_series(self.trial)):
-            self._draw()
-
-    def _width(self) -> int:
-        return max(self.query_one("#layer-health-body", Static).content_size.width, 20)
-
-    def action_trial(self, step: int) -> None:
-        """The previous or next trial of the run."""
-        trials = self.state.trials
-        if not trials:
-            return
-        position = trials.index(self.trial) if self.trial in trials else 0
-        self.trial = trials[(position + step) % len(trials)]
-        self._draw()
-
-    def _draw(self) -> None:
-        width = self._width()
+    def shown_key(self) -> object:
         series = self.state.layer_series(self.trial)
-        self._shown = self._key(series)
-        count = len(self.state.trials)
-        where = f" ({self.state.trials.index(self.trial) + 1}/{count})" if self.trial else ""
-        self.query_one("#layer-health-title", Static).update(
-            Text.assemble(
-                plain(f"Weights of {self.trial or '-'}{where}", "bold"),
-                plain("  escape closes, < > switch trial", "dim"),
-            )
-        )
-        body = self.query_one("#layer-health-body", Static)
+        return (self.trial, tuple(id(event) for event in series), self.body_width())
+
+    def draw_body(self, width: int) -> None:
+        series = self.state.layer_series(self.trial)
+        body = self.body()
         if not series:
             self.rows, self.table, self.heatmap, self.heat_lines = [], None, None, []
             body.update(plain(missing_reason(self.state, self.trial), "yellow"))
@@ -235,6 +186,3 @@ class LayerHealthScreen(ModalScreen[None]):
             *self.heat_lines,
         ]
         body.update(Group(*parts))
-
-    def on_resize(self, event: Resize) -> None:
-        self.call_after_refresh(self._refresh)
