@@ -26,7 +26,7 @@ FIXTURE = ROOT / "tests" / "fixtures" / "runs" / "quick" / "20260101-120000"
 def listing(count: int) -> dict:
     """Copy the fixture run `count` times; time `list_runs` and the app's picker."""
     from tuilab.app.app import create_app
-    from tuilab.runtime.run_folder import list_runs
+    from tuilab.runtime.run_listing import list_runs
 
     with tempfile.TemporaryDirectory() as folder:
         runs = Path(folder) / "runs"

@@ -11,7 +11,7 @@ import argparse
 import platform
 from pathlib import Path
 
-from tuilab.runtime.run_folder import list_runs
+from tuilab.runtime.run_listing import list_runs
 from tuilab.runtime.stored import load_run
 
 # scenario stem -> (experiment, {variant: notebook test accuracy or None})

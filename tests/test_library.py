@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 from tuilab.cli import app
 from tuilab.errors import UsageError
 from tuilab.presentation.text import has_control
-from tuilab.runtime.run_folder import RunFolder, list_runs
+from tuilab.runtime.run_folder import RunFolder
+from tuilab.runtime.run_listing import list_runs
 from tuilab.runtime.run_query import RunQuery, parse_since
 
 STORED_RUN = ROOT / "tests" / "fixtures" / "runs" / "quick" / "20260101-120000"

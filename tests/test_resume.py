@@ -313,7 +313,7 @@ async def test_the_app_resumes_a_run_and_shows_it_as_one(reference, tmp_path):
 def test_latest_means_the_newest_run_that_can_resume(reference, tmp_path):
     import shutil
 
-    from tuilab.runtime.run_folder import find_run
+    from tuilab.runtime.run_listing import find_run
 
     root = tmp_path / "runs"
     older, newer = root / "resumable" / "20000101-000000", root / "resumable" / "20990101-000000"

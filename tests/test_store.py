@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 
 from tuilab.cli import app
 from tuilab.presentation.text import has_control
-from tuilab.runtime.run_folder import STALE_SECONDS, RunFolder, list_runs
+from tuilab.runtime.run_folder import STALE_SECONDS, RunFolder
+from tuilab.runtime.run_listing import list_runs
 from tuilab.runtime.stored import load_run
 
 STORED_RUN = ROOT / "tests" / "fixtures" / "runs" / "quick" / "20260101-120000"

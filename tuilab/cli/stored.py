@@ -87,7 +87,7 @@ def show(
 ) -> None:
     """Print one stored run's results and curves (or open it in the app with --app)."""
     from tuilab.headless.store_cmds import show as run_show
-    from tuilab.runtime.run_folder import find_run
+    from tuilab.runtime.run_listing import find_run
 
     try:
         if app_:
@@ -136,7 +136,7 @@ def report(
     )
     from tuilab.headless.report_html import html_report
     from tuilab.headless.report_md import FigureFiles
-    from tuilab.runtime.run_folder import find_run
+    from tuilab.runtime.run_listing import find_run
 
     writers = {ReportFormat.csv: csv_report, ReportFormat.html: html_report}
     figures = FigureFiles()

@@ -132,7 +132,7 @@ def attach(
     """Watch a run that another process trains, live; steer it with the dashboard's keys."""
     from tuilab.app.launch import launch_app_attached
     from tuilab.runtime.follow import newest_running
-    from tuilab.runtime.run_folder import find_run, list_runs
+    from tuilab.runtime.run_listing import find_run, list_runs
 
     root = runs_dir(runs)
     try:
@@ -158,7 +158,7 @@ def resume(
     Finished trials are not trained again; the run folder goes on as one run. Exit codes as
     for `run` (2: the run is live, finished or unreadable).
     """
-    from tuilab.runtime.run_folder import find_run
+    from tuilab.runtime.run_listing import find_run
 
     root = runs_dir(runs)
     try:

@@ -23,7 +23,8 @@ from tuilab.runtime.library import (
     set_note,
     trashed_runs,
 )
-from tuilab.runtime.run_folder import find_run, trash_dir
+from tuilab.runtime.run_folder import trash_dir
+from tuilab.runtime.run_listing import find_run
 from tuilab.runtime.run_query import RunQuery
 
 

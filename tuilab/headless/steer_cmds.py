@@ -15,7 +15,8 @@ from tuilab.errors import RunStoreError
 from tuilab.presentation.text import plain
 from tuilab.runtime.control_channel import POLL_SECONDS, send_request
 from tuilab.runtime.events import RunResumed, RunStarted
-from tuilab.runtime.run_folder import RunFolder, find_run
+from tuilab.runtime.run_folder import RunFolder
+from tuilab.runtime.run_listing import find_run
 
 READ_WAIT_S = 3.0
 """How long a command waits for the run to take its request (it polls every 0.2 s)."""

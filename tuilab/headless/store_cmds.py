@@ -27,7 +27,8 @@ from tuilab.presentation.text import clean, plain
 from tuilab.runtime.compare import Selection, differing_keys, select
 from tuilab.runtime.curves import CurveBook
 from tuilab.runtime.library import annotations
-from tuilab.runtime.run_folder import RunFolder, RunInfo, find_run, list_runs
+from tuilab.runtime.run_folder import RunFolder, RunInfo
+from tuilab.runtime.run_listing import find_run, list_runs
 from tuilab.runtime.run_query import RunQuery, check_sort
 from tuilab.runtime.stored import load_run, stored_sweep
 

@@ -22,7 +22,7 @@ from tuilab.presentation.sweeps import (
 )
 from tuilab.presentation.text import clean, plain
 from tuilab.runtime.results import ResultsBook
-from tuilab.runtime.run_folder import find_run
+from tuilab.runtime.run_listing import find_run
 from tuilab.runtime.stored import load_run, stored_sweep
 from tuilab.scenario.sweep_record import SweepInfo
 

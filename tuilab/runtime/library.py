@@ -19,14 +19,8 @@ from datetime import datetime
 from pathlib import Path
 
 from tuilab.errors import RunStoreError, UsageError
-from tuilab.runtime.run_folder import (
-    STALE_SECONDS,
-    RunFolder,
-    RunInfo,
-    find_run,
-    list_runs,
-    trash_dir,
-)
+from tuilab.runtime.run_folder import STALE_SECONDS, RunFolder, RunInfo, trash_dir
+from tuilab.runtime.run_listing import find_run, list_runs
 from tuilab.runtime.user_text import (
     MAX_NOTE_BYTES,
     MAX_TAGS,

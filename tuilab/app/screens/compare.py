@@ -37,7 +37,8 @@ from tuilab.presentation.hparams import ParamRow, hparams_table
 from tuilab.presentation.numbers import layer_signature
 from tuilab.presentation.text import clean, plain
 from tuilab.runtime.compare import Selection, differing_keys, select
-from tuilab.runtime.run_folder import RunFolder, list_runs
+from tuilab.runtime.run_folder import RunFolder
+from tuilab.runtime.run_listing import list_runs
 
 
 def short_label(folder: Path, trial: str) -> str:

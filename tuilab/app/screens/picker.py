@@ -21,7 +21,8 @@ from tuilab.app.widgets.samples import SamplesView
 from tuilab.errors import TuilabError
 from tuilab.presentation.text import clean, plain
 from tuilab.runtime import library
-from tuilab.runtime.run_folder import RunFolder, RunInfo, list_runs
+from tuilab.runtime.run_folder import RunFolder, RunInfo
+from tuilab.runtime.run_listing import list_runs
 from tuilab.runtime.stored import load_run
 from tuilab.scenario.schema import DataConfig
 
