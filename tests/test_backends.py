@@ -226,3 +226,29 @@ def test_the_app_trains_on_jax_without_tensorflow(tmp_path: Path) -> None:
     status, sidebar = done.stdout.splitlines()
     assert status.startswith("finished 2 ") and status.endswith("CPU · JAX")
     assert sidebar == "False"
+
+
+TRAIN_HERE = """
+import sys
+from pathlib import Path
+from tuilab.runtime.session import RunRequest, execute, prepare_run
+
+runner, store = prepare_run(RunRequest(Path(sys.argv[1]), runs_dir=Path(sys.argv[2])))
+execute(runner, store, lambda event: None)
+print("tensorflow" in sys.modules, sorted(m for m in sys.modules if m.startswith("tensorflow"))[:3])
+"""
+
+
+@pytest.mark.slow
+def test_a_jax_run_leaves_an_installed_tensorflow_unimported(tmp_path: Path) -> None:
+    """Not blocked this time: nothing on the training path may import TensorFlow on JAX."""
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", TRAIN_HERE, str(digits(tmp_path, epochs=2)), str(tmp_path / "r")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False []"

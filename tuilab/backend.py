@@ -126,12 +126,50 @@ def import_keras() -> Any:
         if name == "tensorflow":
             import tensorflow as tf
     keras.config.disable_interactive_logging()
+    if name != "tensorflow":
+        _keras_without_tensorflow()
     if name == "tensorflow":
         tf.get_logger().setLevel("ERROR")
         for gpu in tf.config.list_physical_devices("GPU"):
             with contextlib.suppress(RuntimeError, ValueError):
                 tf.config.experimental.set_memory_growth(gpu, True)
     return keras
+
+
+def _keras_without_tensorflow() -> None:
+    """Tell Keras that TensorFlow is absent, so that it does not import an installed one
+    off TensorFlow: Keras probes `tf.available` (importing TensorFlow, seconds and memory)
+    when it saves a model or seeds its generators, for `tf.data` inputs tuilab never uses there.
+    Its lazy module holds that answer; a Keras without it is left alone."""
+    from keras.src.utils import module_utils
+
+    for name in ("tensorflow", "gfile"):  # the gfile one is `tensorflow.io.gfile`
+        lazy = getattr(module_utils, name, None)
+        if getattr(lazy, "module", "") is None and hasattr(lazy, "_available"):
+            lazy._available = False
+
+
+def seed_everything(seed: int) -> None:
+    """`keras.utils.set_random_seed` without its TensorFlow import off TensorFlow: Python,
+    NumPy, Keras's global seed generator and, on PyTorch, torch's own generator."""
+    keras = import_keras()
+    if keras.backend.backend() == "tensorflow":
+        keras.utils.set_random_seed(seed)
+        return
+    import random
+
+    import numpy as np
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+
+    global_state.set_global_attribute("global_random_seed", seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)
 
 
 def backend_name() -> str:
