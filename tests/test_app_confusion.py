@@ -261,3 +261,38 @@ async def test_a_damaged_gallery_file_is_named_in_the_view_not_a_crash(digits_ru
         await pilot.press("greater_than_sign")  # sgd's file is whole
         await pilot.pause(0.3)
         assert re.findall(r"\d→\d >?\d+%", body_text(app)) == gallery_captions(folder, "sgd")
+
+
+async def test_r_asks_a_training_trial_for_its_confusion_now(tmp_path):
+    scenario = tmp_path / "long.toml"
+    scenario.write_text(DIGITS.replace("epochs = 2", "epochs = 400"), encoding="utf-8")
+    runs = tmp_path / "runs"
+    app = create_app(tmp_path, runs, run=RunRequest(scenario, runs_dir=runs))
+    async with app.run_test(size=(80, 24)) as pilot:
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen)
+        for _ in range(600):
+            await pilot.pause(0.1)
+            if dashboard.state.curves.curves:
+                break
+        await pilot.press("f")
+        await pilot.pause(0.3)
+        view = app.screen
+        assert isinstance(view, ConfusionScreen) and view.report is None
+        assert "r: one now" in body_text(app)
+        await pilot.press("r")
+        for _ in range(300):
+            await pilot.pause(0.1)
+            if view.report is not None:
+                break
+        report = view.report
+        assert report is not None and report.during.startswith("epoch ")
+        assert view.matrix is not None and matrix_counts(view.matrix) == report.matrix
+        assert f"(asked for at {report.during}, while training)" in " ".join(body_text(app).split())
+        dashboard.control.stop()
+        for _ in range(300):
+            await pilot.pause(0.1)
+            if not dashboard.running:
+                break
+    stored = json.loads(next(runs.glob("*/*/variants/adam/confusion.json")).read_text())
+    assert stored["during"] == report.during and stored["matrix"] == report.matrix

@@ -294,3 +294,60 @@ def test_stop_after_epoch_ends_the_whole_run(write_scenario, tmp_path):
     assert [e["trial"] for e in events(run, "variant_started")] == ["default"]
     assert events(run, "variant_finished")[0]["status"] == "stopped"
     assert events(run, "run_finished")[0]["status"] == "stopped"
+
+
+def test_tuilab_confusion_reports_a_training_classifier_now_and_again_at_its_end(
+    write_scenario, tmp_path
+):
+    process, run = start(write_scenario, tmp_path)
+    runs = str(tmp_path / "runs")
+    try:
+        result = invoke("confusion", "latest", "--trial", "default", "--runs-dir", runs)
+        assert result.exit_code == 0, result.output
+        assert "sent: report its confusion on the test split to" in result.output
+        during = wait_for(lambda: events(run, "classification_report"), process, "a report")[0]
+        applied = events(run, "control_applied")[0]
+        assert applied["action"] == "confusion" and applied["detail"] == during["during"]
+        assert during["during"].startswith(f"epoch {applied['epoch']}, batch ")
+        assert sum(map(sum, during["matrix"])) == sum(during["support"]) == 360
+        stored = json.loads((run / "variants" / "default" / "confusion.json").read_text())
+        assert stored["during"] == during["during"] and stored["matrix"] == during["matrix"]
+        assert invoke("stop", str(run), "--runs-dir", runs).exit_code == 0
+        code, output = finish(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 130, output
+    reports = events(run, "classification_report")
+    assert len(reports) == 1  # stopped mid-epoch: no report at the end
+    result = invoke("show", str(run), "--runs-dir", runs)
+    assert f"(asked for at {during['during']}, while training)" in " ".join(result.output.split())
+
+
+def test_a_confusion_request_reaches_only_its_trial_which_reports_again_at_its_end(tmp_path):
+    from tuilab.runtime.events import ClassificationReport, ControlApplied
+    from tuilab.runtime.session import RunRequest, execute, prepare_run
+
+    text = QUICK.replace("epochs = 2", "epochs = 3")
+    scenario = tmp_path / "quick.toml"
+    scenario.write_text(text, encoding="utf-8")
+    control = RunControl()
+    runner, store = prepare_run(RunRequest(scenario, runs_dir=tmp_path / "runs"), control)
+    seen: list[object] = []
+
+    def sink(event: object) -> None:
+        seen.append(event)
+        if type(event).__name__ == "EpochEnded" and event.epoch == 1 and event.trial == "a":
+            control.confusion(trial="a")
+
+    execute(runner, store, sink)
+    reports = [e for e in seen if isinstance(e, ClassificationReport)]
+    assert [(r.trial, r.during) for r in reports] == [
+        ("a", "epoch 1, batch 18"),  # asked for as epoch 1 ended: applied there
+        ("a", ""),
+        ("b", ""),
+    ]
+    applied = [e for e in seen if isinstance(e, ControlApplied)]
+    assert [(e.trial, e.action, e.detail) for e in applied] == [
+        ("a", "confusion", "epoch 1, batch 18")
+    ]

@@ -1,4 +1,4 @@
-"""Commands that steer a run another process trains: stop, lr, checkpoint."""
+"""Commands that steer a run another process trains: stop, lr, checkpoint, confusion."""
 
 from __future__ import annotations
 
@@ -68,3 +68,10 @@ def lr(
 def checkpoint(run: RunArgument, trial: TrialOption = None, runs: RunsDirOption = None) -> None:
     """Save the model of a run that another process trains, now (beside its model.keras)."""
     _steer(run, "checkpoint", None, runs, trial)
+
+
+@app.command()
+def confusion(run: RunArgument, trial: TrialOption = None, runs: RunsDirOption = None) -> None:
+    """Report where a training run's classifier goes wrong now, on the test split (tuilab show
+    prints it; it is stored as the trial's confusion.json until the trial ends)."""
+    _steer(run, "confusion", None, runs, trial)

@@ -30,6 +30,7 @@ def what(action: str, factor: float | None) -> str:
         "stop": "stop",
         "stop_after_epoch": "stop after this epoch",
         "checkpoint": "checkpoint",
+        "confusion": "report its confusion on the test split",
     }.get(action, action)
 
 

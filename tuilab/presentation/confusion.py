@@ -125,11 +125,13 @@ def _name(report: ClassificationReport, index: int) -> str:
 
 
 def report_summary(report: ClassificationReport) -> str:
-    """`accuracy 0.944 on 360 test samples; 20 misclassified`."""
+    """`accuracy 0.944 on 360 test samples; 20 misclassified`, and when a report was asked for
+    during training, when."""
     total = sum(report.support)
+    during = f" (asked for at {report.during}, while training)" if report.during else ""
     return (
         f"accuracy {format_share(report.accuracy)} on {total} {report.split} samples; "
-        f"{report.misclassified_total} misclassified"
+        f"{report.misclassified_total} misclassified{during}"
     )
 
 

@@ -1,4 +1,5 @@
-"""Steering a running fit from another thread: stop, stop after epoch, scale lr, checkpoint."""
+"""Steering a running fit from another thread: stop, stop after epoch, scale lr, checkpoint,
+confusion report now."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ class Request:
     """One steering request.
 
     Attributes:
-        action: "stop", "stop_after_epoch", "scale_lr" or "checkpoint".
+        action: "stop", "stop_after_epoch", "scale_lr", "checkpoint" or "confusion".
         factor: The learning-rate multiplier for "scale_lr".
         whole_run: For stops: end the run (True) or only the trial(s) it reaches (False).
         trial: The one trial it is for (None: every trial training now).
@@ -66,6 +67,10 @@ class RunControl:
     def checkpoint(self, trial: str | None = None) -> None:
         """Save the model of `trial` (None: every training trial) as it is now."""
         self._put(Request("checkpoint", trial=trial))
+
+    def confusion(self, trial: str | None = None) -> None:
+        """Report the confusion of `trial` (None: every training trial) on the test split now."""
+        self._put(Request("confusion", trial=trial))
 
     def put(self, request: Request) -> None:
         """Queue a request as it is (one forwarded from another process)."""

@@ -39,14 +39,14 @@ ABANDONED_SECONDS = 60.0
 """A half-written request (`.NAME.tmp`) this old was left by a sender that died."""
 MAX_REPORTED = 50
 """Refusals reported per run; past that they are still dropped, but no longer logged."""
-ACTIONS = ("stop", "stop_after_epoch", "scale_lr", "checkpoint")
+ACTIONS = ("stop", "stop_after_epoch", "scale_lr", "checkpoint", "confusion")
 
 
 class ControlRequest(BaseModel):
     """One request file, checked strictly (no coercion, no unknown keys, no NaN)."""
 
     model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
-    action: Literal["stop", "stop_after_epoch", "scale_lr", "checkpoint"]
+    action: Literal["stop", "stop_after_epoch", "scale_lr", "checkpoint", "confusion"]
     factor: float | None = None
     trial: str | None = Field(default=None, min_length=1, max_length=200)
     """The one trial it is for (None: every trial training now)."""
@@ -356,6 +356,8 @@ class ControlChannel:
             self.control.scale_learning_rate(request.factor, trial=trial)
         elif request.action == "checkpoint":
             self.control.checkpoint(trial=trial)
+        elif request.action == "confusion":
+            self.control.confusion(trial=trial)
         self.applied.append(request)
 
     def _refuse(self, reason: str) -> None:

@@ -222,6 +222,9 @@ class ClassificationReport(Event):
     split: str = "test"
     seconds: float = 0.0
     """What the prediction pass and the metrics took."""
+    during: str = ""
+    """Empty for the report after training; `epoch 3, batch 12` for one asked for while the
+    trial trained (`tuilab confusion`, `r` in the app's confusion view)."""
 
     def problem(self) -> str | None:
         """Why the report is inconsistent (a matrix that is not labels × labels...), or None."""

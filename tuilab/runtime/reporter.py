@@ -70,6 +70,7 @@ class _ReporterMixin:
         first_epoch: int = 0,
         save_state: Callable[[int], None] | None = None,
         probe: LayerProbe | None = None,
+        report_now: Callable[[Any, str], bool] | None = None,
     ) -> None:
         super().__init__()
         self.trial = trial
@@ -82,6 +83,8 @@ class _ReporterMixin:
         self.rate_changers = rate_changers or []
         self.save_state = save_state
         self.probe = probe
+        self.report_now = report_now
+        """Reports the model's confusion on the test split now (False: not a classifier)."""
         self.epoch = first_epoch
         self.batch = 0
         self.epochs_done = first_epoch
@@ -123,6 +126,18 @@ class _ReporterMixin:
                 self.sink(LearningRateChanged(self.trial, self.epoch, old, self._rate, "user"))
             elif request.action == "checkpoint":
                 self._checkpoint()
+            elif request.action == "confusion":
+                self._confusion()
+
+    def _confusion(self) -> None:
+        where = f"epoch {self.epoch}, batch {self.batch}"
+        try:
+            made = self.report_now is not None and self.report_now(self.model, where)
+        except Exception as exc:  # instrumentation never fails a trial
+            self.sink(ControlApplied(self.trial, self.epoch, "confusion_failed", str(exc)))
+            return
+        detail = where if made else "not a classifier: no confusion report"
+        self.sink(ControlApplied(self.trial, self.epoch, "confusion", detail))
 
     def _checkpoint(self) -> None:
         if self.checkpoint_path is None:

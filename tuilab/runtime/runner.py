@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tuilab.backend import device_description, import_keras, learning_rate_of
+from tuilab.backend import device_description, import_keras, learning_rate_of, seed_everything
 from tuilab.data import PreparedData, load_data
 from tuilab.data.class_names import class_names
 from tuilab.data.sources import spec_for
@@ -203,7 +203,7 @@ class Runner:
         from tuilab.data.pipeline import EpochOrder, make_dataset
 
         keras.backend.clear_session()  # free the previous trial's graphs: memory stays flat
-        keras.utils.set_random_seed(trial.seed)
+        seed_everything(trial.seed)
         fit = trial.config.fit
         steps = steps_per_epoch(len(data.x_train), fit.batch_size)
         keras.mixed_precision.set_global_policy(
@@ -286,6 +286,7 @@ class Runner:
             first_epoch=state.epoch if state else 0,
             save_state=keeper.save if keeper else None,
             probe=LayerProbe.first_batch(data.x_train, data.y_train, fit.batch_size),
+            report_now=lambda model, during: self._report_confusion(trial, model, data, during),
         )
         if state is not None:
             self.sink(
@@ -346,15 +347,7 @@ class Runner:
                 return_dict=True,
             )
             test = {k: float(v) for k, v in values.items()}
-            labels = class_names(trial.config.data.dataset, data.classes)
-            report = classification_report(
-                trial.name, model, data.x_test, data.y_test, labels, trial.config.fit.batch_size
-            )
-            if report is not None:
-                if self.artifacts is not None:  # before the report, so readers find it
-                    image_shape = spec_for(trial.config.data).image_shape
-                    write_mistakes(RunFolder(self.artifacts), report, data.x_test, image_shape)
-                self.sink(report)
+            self._report_confusion(trial, model, data)
         if self.artifacts is not None and trial.config.run.save_model:
             path = RunFolder(self.artifacts).model_file(trial.name)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -375,6 +368,24 @@ class Runner:
         if reporter.stopped and not reporter.run_stop_requested:
             return "finished_early"
         return status
+
+    def _report_confusion(
+        self, trial: Trial, model: Any, data: PreparedData, during: str = ""
+    ) -> bool:
+        """Report a classifier's confusion on the test split (and store its mistake images);
+        False when the trial is not a classifier."""
+        labels = class_names(trial.config.data.dataset, data.classes)
+        report = classification_report(
+            trial.name, model, data.x_test, data.y_test, labels, trial.config.fit.batch_size
+        )
+        if report is None:
+            return False
+        report = replace(report, during=during)
+        if self.artifacts is not None:  # before the report, so readers find it
+            image_shape = spec_for(trial.config.data).image_shape
+            write_mistakes(RunFolder(self.artifacts), report, data.x_test, image_shape)
+        self.sink(report)
+        return True
 
     def _failed(self, trial: Trial, reason: str, reporter: Any, started: float) -> str:
         self.sink(

@@ -397,7 +397,7 @@ class DashboardScreen(SteeringActions, Screen):
         """The highlighted trial's confusion matrix, per-class table and most confused pairs."""
         from tuilab.app.widgets.confusion import ConfusionScreen
 
-        self.app.push_screen(ConfusionScreen(self.state, self._selected))
+        self.app.push_screen(ConfusionScreen(self.state, self._selected, self.ask_confusion))
 
     def action_layer_health(self) -> None:
         """The highlighted trial's per-layer weight and gradient norms, table and heatmap."""

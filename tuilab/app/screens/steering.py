@@ -67,6 +67,15 @@ class SteeringActions:
         if not self._steer("scale_lr", 0.5, trial):
             self.control.scale_learning_rate(0.5, trial=trial)
 
+    def ask_confusion(self, trial: str) -> bool:
+        """Ask for `trial`'s confusion on the test split now; False when it is not training."""
+        live = self.running or self.attached is not None
+        if not live or self.state.status(trial) != "running":
+            return False
+        if not self._steer("confusion", trial=trial):
+            self.control.confusion(trial=trial)
+        return True
+
     def action_checkpoint(self) -> None:
         trial = self._highlighted_training()
         if not self._steer("checkpoint", trial=trial):

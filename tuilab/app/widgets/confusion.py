@@ -10,6 +10,7 @@ report that arrives while the view is open is shown at once; the images come fro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -137,7 +138,7 @@ def missing_reason(state: RunState, trial: str | None) -> str:
     result = state.book.trials.get(trial)
     status = result.status if result is not None else "running"
     if status == "running":
-        return "no report yet: the confusion matrix comes after the trial ends"
+        return "no report yet: it comes after the trial ends (r: one now, on the test split)"
     if status == "finished":
         return "no report: only classifiers get one (not a regression, nor runs stored before it)"
     return f"no report: the trial {status}; a report comes after a trial ends"
@@ -153,10 +154,18 @@ class ConfusionScreen(TrialViewScreen):
         Binding("f", "dismiss", "Close", show=False, id="confusion.close_f"),
         Binding("less_than_sign", "trial(-1)", "Prev trial", id="confusion.previous"),
         Binding("greater_than_sign", "trial(1)", "Next trial", id="confusion.next"),
+        Binding("r", "report_now", "Report now", id="confusion.report_now"),
     ]
 
-    def __init__(self, state: RunState, trial: str | None) -> None:
+    def __init__(
+        self,
+        state: RunState,
+        trial: str | None,
+        ask: Callable[[str], bool] | None = None,
+    ) -> None:
         super().__init__(state, trial)
+        self.ask = ask
+        """Asks the training process for a trial's report now; False when it is not training."""
         self.report: ClassificationReport | None = None
         self.matrix: Table | None = None
         """The matrix as drawn (tests read its cells)."""
@@ -182,6 +191,13 @@ class ConfusionScreen(TrialViewScreen):
         except OSError:
             return None
         return (info.st_mtime_ns, info.st_size)
+
+    def action_report_now(self) -> None:
+        """`r`: the highlighted trial's confusion now, while it trains."""
+        if self.trial and self.ask is not None and self.ask(self.trial):
+            self.notify(f"{self.trial}: a report comes at the end of the current batch")
+        else:
+            self.notify("r reports a trial's confusion while it trains; this one is not training")
 
     def draw_body(self, width: int) -> None:
         report = self.state.book.reports.get(self.trial or "")
