@@ -12,6 +12,7 @@ import pytest
 from conftest import ROOT
 from rich.console import Console
 from rich.table import Table
+from test_layer_stats import VANISHING
 from textual.widgets import Static
 
 from tuilab.app.app import create_app
@@ -53,29 +54,6 @@ batch_size = 64
 compile.optimizer = {{ type = "Adam", learning_rate = 0.01 }}
 [variants.sgd]
 compile.optimizer = {{ type = "SGD", learning_rate = 0.05 }}
-"""
-DEEP = ", ".join(
-    [
-        '{ type = "Dense", units = 32, activation = "sigmoid", kernel_initializer = '
-        '{ type = "RandomNormal", stddev = 0.05 } }'
-    ]
-    * 9
-)
-VANISHING = f"""
-[scenario]
-name = "vanishing"
-seed = 4
-[data]
-dataset = "digits"
-normalize = "scale"
-flatten = true
-[model]
-layers = [{DEEP}, {{ type = "Dense", units = 10, activation = "softmax" }}]
-[fit]
-epochs = 2
-batch_size = 64
-[compile]
-optimizer = {{ type = "SGD", learning_rate = 0.0001 }}
 """
 
 
