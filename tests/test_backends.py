@@ -152,14 +152,14 @@ def test_every_shipped_scenario_validates(backend: str, tmp_path: Path) -> None:
 def test_tensorflow_only_features_are_refused_on_jax_with_the_reason(tmp_path: Path) -> None:
     extra = """
     [run]
-    strategy = "mirrored"
+    strategy = "multi_worker"
     [[callbacks]]
     type = "TensorBoard"
     """
     done = tuilab("jax", "validate", str(digits(tmp_path, extra=extra)), cwd=tmp_path)
     assert done.returncode == 2
     text = " ".join((done.stdout + done.stderr).split())
-    assert "strategy 'mirrored' is TensorFlow's tf.distribute" in text
+    assert "strategy 'multi_worker' is TensorFlow's tf.distribute" in text
     assert "Keras's TensorBoard callback needs TensorFlow" in text
     done = tuilab("jax", "run", str(digits(tmp_path, extra=extra)), "--headless", cwd=tmp_path)
     assert done.returncode == 2 and not (tmp_path / "runs").exists()

@@ -10,6 +10,8 @@ starts). On jax and torch it is `ArrayBatches`, a `PyDataset` that never imports
 permutes the arrays with numpy's `default_rng(seed * SEED_STRIDE + epoch)` in `on_epoch_begin`.
 Both keep the same batch size and epoch length (the last, partial batch included), but the
 orders differ (numpy's generator is not TensorFlow's), so runs compare within one backend only.
+Over several JAX devices (`replicas` > 1) the last batch is trimmed to a multiple of the
+device count, as JAX shards every batch evenly.
 """
 
 from __future__ import annotations
@@ -26,6 +28,16 @@ if TYPE_CHECKING:
 
 SEED_STRIDE = 1_000_003
 """Epoch e of seed s shuffles with seed `s * SEED_STRIDE + e` (distinct for every pair)."""
+
+
+def steps_per_epoch(samples: int, batch_size: int, replicas: int = 1) -> int:
+    """Training steps in one epoch (the last batch may be partial).
+
+    Over several JAX devices the last batch keeps a multiple of `replicas` samples; one with
+    fewer is dropped (`ArrayBatches`).
+    """
+    rest = samples % batch_size // replicas * replicas
+    return samples // batch_size + (1 if rest else 0)
 
 
 def _on_tensorflow() -> bool:
@@ -73,19 +85,28 @@ def make_dataset(
     seed: int,
     shuffle_buffer: int | None = None,
     order: EpochOrder | None = None,
+    replicas: int = 1,
 ) -> Any:
     """The batched training or validation input over in-memory arrays (one epoch per pass).
 
     With `shuffle`, each epoch is shuffled with a seed made of `seed` and the epoch number in
     `order` (a fresh `EpochOrder` at epoch 0 when none is given). Pass it to `fit` with
-    `shuffle=False`. Returns a `tf.data.Dataset` on TensorFlow, an `ArrayBatches` elsewhere.
+    `shuffle=False`. Returns a `tf.data.Dataset` on TensorFlow, an `ArrayBatches` elsewhere
+    (whose batches hold multiples of `replicas` samples).
 
     tf.data's autotune is disabled: with it, Keras's per-epoch iterators waited 15-23 s on
     the autotune thread at every epoch boundary (see shared/KERAS_NOTES.md).
     """
     if not _on_tensorflow():
         return array_batches(
-            x, y, batch_size, shuffle=shuffle, seed=seed, shuffle_buffer=shuffle_buffer, order=order
+            x,
+            y,
+            batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            shuffle_buffer=shuffle_buffer,
+            order=order,
+            replicas=replicas,
         )
     return _tf_dataset(x, y, batch_size, shuffle, seed, shuffle_buffer, order)
 
@@ -171,12 +192,14 @@ def _array_batches_class() -> type:
             seed: int,
             shuffle_buffer: int | None,
             order: EpochOrder,
+            replicas: int = 1,
         ) -> None:
             super().__init__(workers=1, use_multiprocessing=False)
             if len(x) != len(y):
                 raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
             self.x, self.y = x, y
             self.batch_size = int(batch_size)
+            self.replicas = int(replicas)
             self.shuffle, self.seed, self.shuffle_buffer = shuffle, seed, shuffle_buffer
             self.order = order
             self.indices: np.ndarray | None = None
@@ -184,7 +207,7 @@ def _array_batches_class() -> type:
             self.on_epoch_begin()
 
         def __len__(self) -> int:
-            return -(-len(self.x) // self.batch_size)
+            return steps_per_epoch(len(self.x), self.batch_size, self.replicas)
 
         def on_epoch_begin(self) -> None:
             """Compute this epoch's order (once per epoch number)."""
@@ -198,7 +221,8 @@ def _array_batches_class() -> type:
             if not 0 <= index < len(self):
                 raise IndexError(f"batch {index} of {len(self)}")
             start = index * self.batch_size
-            stop = start + self.batch_size
+            stop = min(start + self.batch_size, len(self.x))
+            stop -= (stop - start) % self.replicas  # JAX shards a batch evenly over devices
             if self.indices is None:
                 return self.x[start:stop], self.y[start:stop]
             chosen = self.indices[start:stop]
@@ -216,6 +240,7 @@ def array_batches(
     seed: int,
     shuffle_buffer: int | None = None,
     order: EpochOrder | None = None,
+    replicas: int = 1,
 ) -> Any:
     """An `ArrayBatches` PyDataset (any backend; `make_dataset` uses it off TensorFlow)."""
     return _array_batches_class()(
@@ -226,4 +251,5 @@ def array_batches(
         seed=seed,
         shuffle_buffer=shuffle_buffer,
         order=order or EpochOrder(),
+        replicas=replicas,
     )

@@ -3,7 +3,9 @@
 The backend is the process's (`KERAS_BACKEND`, Keras's config file, else TensorFlow) unless the
 scenario names one in `[run] backend`; a resumed run keeps the backend it started on. Keras
 fixes its backend when first imported, so the choice is made before anything imports Keras.
-Features only TensorFlow has are refused by `validate` with the reason, before training.
+Features a backend lacks are refused by `validate` with the reason, before training: JAX
+spreads a trial over one host's devices with `keras.distribution` (`runtime.distribute`) but has
+no TF_CONFIG cluster; PyTorch trains one device.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ from typing import Any
 from tuilab.backend import BACKEND_LABELS, requested_backend, select_backend
 from tuilab.errors import Problem, ScenarioError
 from tuilab.scenario.loader import Scenario
-
-TENSORFLOW_ONLY_STRATEGIES = ("mirrored", "multi_worker")
 
 
 def scenario_backend(scenario: Scenario, stored: str | None = None) -> str:
@@ -64,20 +64,23 @@ def backend_problems(scenario: Scenario, backend: str) -> list[Problem]:
 
     for name, config in scenario.variants.items():
         run = config.run
-        if run.strategy in TENSORFLOW_ONLY_STRATEGIES:
+        if run.strategy == "multi_worker":
             refuse(
                 name,
                 ("run", "strategy"),
-                f"strategy {run.strategy!r} is TensorFlow's tf.distribute; {label} has no such "
-                "strategy in tuilab",
-                'use strategy = "auto" (one device), or the tensorflow backend',
+                f"strategy 'multi_worker' is TensorFlow's tf.distribute (TF_CONFIG clusters); "
+                f"{label} has no such strategy in tuilab",
+                'use strategy = "mirrored" on JAX (one host\'s devices), or the tensorflow backend'
+                if backend == "jax"
+                else "use the tensorflow backend",
             )
-        elif run.devices:
+        elif backend != "jax" and (run.strategy == "mirrored" or run.devices):
+            what = "strategy 'mirrored'" if run.strategy == "mirrored" else "a devices list"
             refuse(
                 name,
-                ("run", "devices"),
-                f"a devices list picks tf.distribute devices; {label} trains on one device",
-                "remove devices, or use the tensorflow backend",
+                ("run", "devices" if run.devices else "strategy"),
+                f"{what} spreads a trial over devices; tuilab trains one device on {label}",
+                "use the jax backend (keras.distribution) or the tensorflow backend",
             )
         steps = config.fit.steps_per_execution
         if backend == "torch" and steps != "auto" and steps > 1:

@@ -20,7 +20,15 @@ from tuilab.model.compile import check_metrics, make_callbacks, make_loss, make_
 from tuilab.model.summary import batchnorm_state, summarize
 from tuilab.runtime.confusion import classification_report
 from tuilab.runtime.control import RunControl
-from tuilab.runtime.distribute import make_strategy, strategy_name
+from tuilab.runtime.distribute import (
+    check_batch_split,
+    even_split,
+    fit_callbacks,
+    make_strategy,
+    strategy_name,
+    training_scope,
+    undistributed,
+)
 from tuilab.runtime.events import (
     Event,
     RunFinished,
@@ -179,15 +187,21 @@ class Runner:
             keeper = self._state_keeper(trial, state)
             reporter = self._start(trial, model, strategy, data, state, keeper)
             train, validation = datasets
-            model.fit(
-                train,
-                validation_data=validation,
-                epochs=trial.config.fit.epochs,
-                initial_epoch=state.epoch if state else 0,
-                callbacks=[*self._callbacks, *([keeper] if keeper else []), reporter],
-                shuffle=False,  # the tf.data pipeline shuffles
-                verbose=0,
-            )
+            with training_scope(strategy):
+                model.fit(
+                    train,
+                    validation_data=validation,
+                    epochs=trial.config.fit.epochs,
+                    initial_epoch=state.epoch if state else 0,
+                    callbacks=[
+                        *fit_callbacks(strategy),
+                        *self._callbacks,
+                        *([keeper] if keeper else []),
+                        reporter,
+                    ],
+                    shuffle=False,  # the tf.data pipeline shuffles
+                    verbose=0,
+                )
             if reporter.failure:
                 return self._failed(trial, reporter.failure, reporter, started)
             return self._finish(trial, model, reporter, data, started)
@@ -205,11 +219,12 @@ class Runner:
         keras.backend.clear_session()  # free the previous trial's graphs: memory stays flat
         seed_everything(trial.seed)
         fit = trial.config.fit
-        steps = steps_per_epoch(len(data.x_train), fit.batch_size)
+        strategy = make_strategy(trial.config.run)
+        check_batch_split(fit.batch_size, strategy)
+        steps = steps_per_epoch(len(data.x_train), fit.batch_size, even_split(strategy))
         keras.mixed_precision.set_global_policy(
             "mixed_float16" if fit.mixed_precision else "float32"
         )
-        strategy = make_strategy(trial.config.run)
         with strategy.scope():
             model = build_model(trial.config, data.input_shape, data.classes)
             model.compile(
@@ -241,6 +256,7 @@ class Runner:
             seed=trial.seed,
             shuffle_buffer=trial.config.data.shuffle_buffer,
             order=order,
+            replicas=even_split(strategy),
         )
         validation = None
         if data.x_val is not None:
@@ -271,7 +287,7 @@ class Runner:
         keeper: Any = None,
     ) -> Any:
         fit = trial.config.fit
-        steps = steps_per_epoch(len(data.x_train), fit.batch_size)
+        steps = steps_per_epoch(len(data.x_train), fit.batch_size, even_split(strategy))
         early = [c for c in self._callbacks if type(c).__name__ == "EarlyStopping"]
         changers = [type(c).__name__ for c in self._callbacks if type(c).__name__ in RATE_CHANGERS]
         reporter = make_reporter(
@@ -375,9 +391,10 @@ class Runner:
         """Report a classifier's confusion on the test split (and store its mistake images);
         False when the trial is not a classifier."""
         labels = class_names(trial.config.data.dataset, data.classes)
-        report = classification_report(
-            trial.name, model, data.x_test, data.y_test, labels, trial.config.fit.batch_size
-        )
+        with undistributed():  # asked for inside fit: the whole test split, not shards
+            report = classification_report(
+                trial.name, model, data.x_test, data.y_test, labels, trial.config.fit.batch_size
+            )
         if report is None:
             return False
         report = replace(report, during=during)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+from tuilab.data.pipeline import steps_per_epoch
+
+__all__ = ["steps_per_epoch", "steps_per_execution"]
+
 AUTO_MAX_STEPS_PER_EXECUTION = 16
 MIN_UPDATES_PER_EPOCH = 50  # "auto" keeps at least this many progress updates per epoch
-
-
-def steps_per_epoch(samples: int, batch_size: int) -> int:
-    """Training steps in one epoch (the last batch may be partial)."""
-    return -(-samples // batch_size)
 
 
 def steps_per_execution(
