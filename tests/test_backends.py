@@ -10,9 +10,11 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -252,3 +254,40 @@ def test_a_jax_run_leaves_an_installed_tensorflow_unimported(tmp_path: Path) -> 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False []"
+
+
+@pytest.mark.slow
+def test_a_run_resumes_on_the_backend_it_started_on(tmp_path: Path) -> None:
+    """Started on JAX, stopped, resumed with no KERAS_BACKEND (TensorFlow, the default, blocked)."""
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TUILAB_RUNS": str(tmp_path / "runs")}
+    env["PYTHONPATH"] = os.pathsep.join([str(NOTF), str(ROOT)])
+    scenario = digits(tmp_path, epochs=100)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tuilab", "run", str(scenario), "--headless"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and process.poll() is None:
+            logs = list((tmp_path / "runs").glob("*/*/events.jsonl"))
+            if logs and '"event":"epoch_ended"' in logs[0].read_text():
+                break
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 143, process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    folder = only_run(tmp_path / "runs")
+    done = tuilab(None, "resume", str(folder), "--headless", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "JAX" in done.stdout and "TensorFlow" not in done.stdout
+    resumed = [e for e in events(folder) if e["event"] == "run_resumed"]
+    assert resumed and resumed[0]["device"]["backend"] == "jax"
+    results = json.loads((folder / "results.json").read_text())
+    assert results["trials"]["adam"]["status"] == "finished"
+    assert results["trials"]["adam"]["epochs"] == 100
