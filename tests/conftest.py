@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import os
 import pickle
+import subprocess
+import sys
 import textwrap
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +110,22 @@ def toml_string(text: str) -> str:
         else:
             out.append(char)
     return '"' + "".join(out) + '"'
+
+
+@cache
+def torch_path() -> str | None:
+    """A PYTHONPATH entry under which `import torch` works ("" when it needs none), or None.
+
+    torch is not in the dev extras (a 200 MB wheel); set `$TUILAB_TORCH_PATH` to a folder
+    holding it (e.g. a CPU wheel unpacked with `pip install --target`) to run the torch cases.
+    """
+    for extra in ("", os.environ.get("TUILAB_TORCH_PATH", "")):
+        if extra == "" and importlib.util.find_spec("torch") is None:
+            continue
+        if extra and not Path(extra).is_dir():
+            continue
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (extra, str(ROOT)) if p)}
+        probe = [sys.executable, "-c", "import torch"]
+        if subprocess.run(probe, env=env, capture_output=True, timeout=120).returncode == 0:
+            return extra
+    return None

@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, torch_path
 
 NOTF = ROOT / "tests" / "fixtures" / "notf"
-TORCH_PATHS = [p for p in (os.environ.get("TUILAB_TORCH_PATH"), "/tmp/h5/torchenv") if p]
 PROBE_REL = 1e-5  # per-layer gradient norms, TensorFlow against another backend (float32)
 GD_ABS = 1e-12  # plain-descent trajectories, float64 on both sides
 
@@ -98,20 +97,8 @@ print(json.dumps({
 
 
 @cache
-def _torch_path() -> str | None:
-    """A PYTHONPATH entry where `import torch` works ("" when installed here), else None."""
-    for extra in ["", *TORCH_PATHS]:
-        env = {**os.environ, "PYTHONPATH": extra}
-        done = subprocess.run(
-            [sys.executable, "-c", "import torch"], env=env, capture_output=True, timeout=120
-        )
-        if done.returncode == 0:
-            return extra
-    return None
-
-
 def _backends() -> list:
-    torch_skip = pytest.mark.skipif(_torch_path() is None, reason="torch is not installed")
+    torch_skip = pytest.mark.skipif(torch_path() is None, reason="torch is not installed")
     return [pytest.param("jax", id="jax"), pytest.param("torch", id="torch", marks=torch_skip)]
 
 
@@ -120,8 +107,8 @@ def run_on(backend: str, code: str, *args: str, block_tf: bool = True) -> dict:
     if backend == "jax":
         pytest.importorskip("jax")
     paths = [str(NOTF)] if block_tf else []
-    if backend == "torch" and _torch_path():
-        paths.append(_torch_path() or "")
+    if backend == "torch" and torch_path():
+        paths.append(torch_path() or "")
     paths.append(str(ROOT))
     env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": os.pathsep.join(paths)}
     done = subprocess.run(

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, torch_path
 
 pytest.importorskip("jax")
 
@@ -58,6 +58,8 @@ def tuilab(
     if backend:
         env["KERAS_BACKEND"] = backend
     paths = [str(NOTF)] if block_tensorflow else []
+    if backend == "torch" and torch_path():
+        paths.append(str(torch_path()))
     env["PYTHONPATH"] = os.pathsep.join([*paths, str(ROOT)])
     env["TUILAB_RUNS"] = str(cwd / "runs")
     return subprocess.run(
@@ -86,14 +88,19 @@ def events(folder: Path) -> list[dict]:
     return [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
 
 
+NO_TORCH = pytest.mark.skipif(torch_path() is None, reason="torch is not importable")
+LABELS = {"jax": "JAX", "torch": "PyTorch"}
+
+
 @pytest.mark.slow
-def test_the_main_job_runs_on_jax_without_tensorflow(tmp_path: Path) -> None:
-    done = tuilab("jax", "run", str(SCENARIOS / "digits_quick.toml"), "--headless", cwd=tmp_path)
+@pytest.mark.parametrize("backend", ["jax", pytest.param("torch", marks=NO_TORCH)])
+def test_the_main_job_runs_without_tensorflow(backend: str, tmp_path: Path) -> None:
+    done = tuilab(backend, "run", str(SCENARIOS / "digits_quick.toml"), "--headless", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "JAX" in done.stdout and "TensorFlow" not in done.stdout
+    assert LABELS[backend] in done.stdout and "TensorFlow" not in done.stdout
     folder = only_run(tmp_path / "runs")
     started = events(folder)[0]
-    assert started["device"]["backend"] == "jax" and "tensorflow" not in started["device"]
+    assert started["device"]["backend"] == backend and "tensorflow" not in started["device"]
     results = json.loads((folder / "results.json").read_text())
     for trial in ("adam", "sgd", "adam_bn"):
         assert results["trials"][trial]["status"] == "finished"
@@ -142,7 +149,7 @@ def test_a_scenario_can_name_its_backend(tmp_path: Path) -> None:
     assert events(only_run(tmp_path / "runs"))[0]["device"]["backend"] == "jax"
 
 
-@pytest.mark.parametrize("backend", ["jax", "tensorflow"])
+@pytest.mark.parametrize("backend", ["jax", "tensorflow", pytest.param("torch", marks=NO_TORCH)])
 def test_every_shipped_scenario_validates(backend: str, tmp_path: Path) -> None:
     done = tuilab(
         backend, "validate", str(SCENARIOS), cwd=tmp_path, block_tensorflow=backend != "tensorflow"

@@ -15,14 +15,13 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, torch_path
 
 from tuilab.data.pipeline import SEED_STRIDE, epoch_permutation
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTF = ROOT / "tests" / "fixtures" / "notf"
 SAMPLES, BATCH, SEED, BUFFER = 103, 10, 7, 16
 
@@ -151,20 +150,6 @@ CHILD = textwrap.dedent(
 ).format(SAMPLES=SAMPLES, BATCH=BATCH, SEED=SEED, BUFFER=BUFFER)
 
 
-def _torch_path() -> str | None:
-    """A PYTHONPATH entry under which `import torch` works ("" when it needs none), or None."""
-    for extra in ("", os.environ.get("TUILAB_TORCH_PATH", "")):
-        if extra == "" and importlib.util.find_spec("torch") is None:
-            continue
-        if extra and not Path(extra).is_dir():
-            continue
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (extra, str(ROOT)) if p)}
-        probe = [sys.executable, "-c", "import torch"]
-        if subprocess.run(probe, env=env, capture_output=True).returncode == 0:
-            return extra
-    return None
-
-
 def _run_child(backend: str, extra_path: str = "") -> dict:
     paths = [str(NOTF), *([extra_path] if extra_path else []), str(ROOT)]
     env = {
@@ -188,7 +173,7 @@ def facts(request: pytest.FixtureRequest) -> dict:
         if importlib.util.find_spec("jax") is None or importlib.util.find_spec("jaxlib") is None:
             pytest.skip("jax is not installed (pip install jax jaxlib)")
         return _run_child("jax")
-    extra = _torch_path()
+    extra = torch_path()
     if extra is None:
         pytest.skip("torch is not importable (set TUILAB_TORCH_PATH to a folder holding it)")
     return _run_child("torch", extra)
