@@ -19,6 +19,7 @@ from textual.worker import Worker, WorkerState
 from tuilab.app.messages import TrainingDone, TrainingEvent
 from tuilab.app.run_state import RunState
 from tuilab.app.screens.steering import SteeringActions
+from tuilab.app.screens.view_actions import TABS, ViewActions
 from tuilab.app.widgets.batchnorm import BatchNormView
 from tuilab.app.widgets.curves import CurvesPlot
 from tuilab.app.widgets.layers import LayersView
@@ -26,7 +27,7 @@ from tuilab.app.widgets.results import ResultsTable
 from tuilab.app.widgets.results_pane import ResultsPane
 from tuilab.app.widgets.variants import VariantList, progress_line
 from tuilab.errors import TuilabError
-from tuilab.presentation.charts import next_smoothing, undrawn
+from tuilab.presentation.charts import undrawn
 from tuilab.presentation.text import clean, plain
 from tuilab.runtime.control import RunControl
 from tuilab.runtime.events import Event
@@ -34,7 +35,6 @@ from tuilab.runtime.follow import EventFollower
 from tuilab.runtime.run_folder import RunFolder
 from tuilab.runtime.session import RunRequest
 
-TABS = ("curves", "layers", "batchnorm", "events", "results")
 LINE_STYLES = {
     "learning_rate_changed": "yellow",
     "early_stopped": "magenta",
@@ -49,7 +49,7 @@ FOLLOW_INTERVAL_S = 0.25
 STEERING = ("stop", "stop_after_epoch", "stop_trial", "halve_lr", "checkpoint")
 
 
-class DashboardScreen(SteeringActions, Screen):
+class DashboardScreen(SteeringActions, ViewActions, Screen):
     """Variant list on the left; curves, layers, BatchNorm, events and results tabs."""
 
     BINDINGS: ClassVar[list[Binding]] = [
@@ -320,70 +320,6 @@ class DashboardScreen(SteeringActions, Screen):
         )
         variant = variant.split("~")[0]
         self.start_training(dataclasses.replace(self.request, variants=[variant]))
-
-    def action_next_tab(self) -> None:
-        self._switch_tab(1)
-
-    def action_previous_tab(self) -> None:
-        self._switch_tab(-1)
-
-    def _switch_tab(self, step: int) -> None:
-        tabs = self.query_one(TabbedContent)
-        tabs.active = TABS[(TABS.index(tabs.active) + step) % len(TABS)]
-
-    def action_next_metric(self) -> None:
-        metric = self.query_one(CurvesPlot).next_metric(self.state)
-        self.notify(f"metric: {metric}", timeout=1.5)
-        self._dirty.add("curves")
-        self._redraw()
-
-    def _toggle_option(self, name: str) -> None:
-        options = self.query_one(CurvesPlot).options
-        setattr(options, name, not getattr(options, name))
-        self._dirty.add("curves")
-        self._redraw()
-
-    def action_toggle_train(self) -> None:
-        self._toggle_option("train")
-
-    def action_toggle_validation(self) -> None:
-        self._toggle_option("validation")
-
-    def action_toggle_log(self) -> None:
-        self._toggle_option("log_scale")
-
-    def action_smooth(self) -> None:
-        """Cycle the curves' smoothing: off, 0.6, 0.8, 0.95 (raw values faint behind)."""
-        options = self.query_one(CurvesPlot).options
-        options.smoothing = next_smoothing(options.smoothing)
-        self.notify(f"smoothing: {options.smoothing:g}" if options.smoothing else "smoothing off")
-        self._dirty.add("curves")
-        self._redraw()
-
-    def action_toggle_visible(self) -> None:
-        trial = self._selected
-        if trial:
-            self.hidden ^= {trial}
-            self._dirty |= {"curves", "variants"}
-            self._redraw()
-
-    def action_bn_layer(self, step: int) -> None:
-        view = self.query_one(BatchNormView)
-        history = self.state.batchnorm.get(self._selected or "", [])
-        view.cycle(step, list(history[0][1]) if history else [])
-        self._dirty.add("batchnorm")
-        self._redraw()
-
-    def action_sort_results(self) -> None:
-        column = self.query_one(ResultsTable).cycle_sort(self.state)
-        self.notify(f"sorted by {column}", timeout=1.5)
-        self._dirty.add("results")
-        self._redraw()
-
-    def action_sweep_chart(self) -> None:
-        """A sweep's Results: switch between its table and its chart."""
-        if not self.query_one(ResultsPane).toggle_chart(self.state):
-            self.notify("this run is no sweep: it has no sweep chart", timeout=2)
 
     def action_data(self) -> None:
         """The highlighted variant's data: samples, value ranges, class balance."""
