@@ -232,6 +232,44 @@ async def test_compare_two_runs_with_the_same_variant_shows_two_rows_and_two_ser
         assert not any(math.isnan(y) for s in series for y in s.ys)
 
 
+def stored_accuracies(run: Path) -> dict[str, list[float]]:
+    """Each trial's train and validation accuracy per epoch, read from the run's events.jsonl."""
+    series: dict[str, list[float]] = {}
+    for line in (run / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event["event"] == "epoch_ended":
+            logs = event["logs"]
+            series.setdefault(event["trial"], []).append(logs["accuracy"])
+            series.setdefault(f"{event['trial']} val", []).append(logs["val_accuracy"])
+    return series
+
+
+async def test_compare_keys_in_a_fast_burst_draw_both_chosen_trials():
+    """Space, Down, Space arriving together (as a terminal delivers a fast burst, before the
+    first key is handled: Pilot's press waits between keys) choose the first two trials and
+    the chart draws their stored values. SelectionList resolved Space to the option highlighted
+    when its OptionSelected message was handled, after Down: both toggled the second trial."""
+    from textual import events
+    from textual_plotext import PlotextPlot
+
+    app = create_app(FIXTURES / "scenarios", FIXTURES / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("c")
+        await pilot.pause(0.3)
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        for key, character in (("space", " "), ("down", None), ("space", " ")):
+            app.post_message(events.Key(key, character))  # all queued before any is handled
+        await pilot.pause(0.5)
+        assert screen.query_one("#compare-list").selected == [0, 1]
+        assert [s.label for s in screen.chosen] == ["0101-120000:plain", "0101-120000:bn"]
+        figure = screen.query_one(PlotextPlot).plt._active.monitor
+        drawn = dict(zip(figure.label, figure.y, strict=True))
+        stored = stored_accuracies(STORED_RUN)
+        assert drawn == {f"0101-120000:{trial}": values for trial, values in stored.items()}
+        assert len(drawn["0101-120000:bn val"]) == 4
+
+
 async def test_compare_results_show_the_differing_keys_as_columns_and_sort_by_them():
     from tuilab.app.screens.compare import CompareScreen as Compare
 

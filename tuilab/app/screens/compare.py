@@ -23,6 +23,7 @@ from textual_plotext import PlotextPlot
 
 from tuilab.app.colors import plot_color
 from tuilab.app.widgets.results import fill_spec_table
+from tuilab.app.widgets.toggle_list import ToggleList
 from tuilab.errors import TuilabError
 from tuilab.presentation.charts import ChartOptions, draw_curves, next_smoothing
 from tuilab.presentation.columns import (
@@ -88,7 +89,7 @@ class CompareScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal():
-            yield SelectionList[int](
+            yield ToggleList(
                 *[
                     (clean(label), i, run_id in self.preselect)
                     for i, (label, _, _, run_id) in enumerate(self.items)
