@@ -176,12 +176,16 @@ async def test_footer_shows_quit_keys_and_compare_at_80_columns():
 
     app = create_app(FIXTURES / "scenarios", FIXTURES / "runs", stored_run=STORED_RUN)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.3)
-        shown = {
-            key.description: key.region
-            for key in app.screen.query(FooterKey)
-            if key.region.width and key.region.right <= 80
-        }
+        shown: dict = {}
+        for _ in range(50):  # the footer is laid out after the screen mounts (slower under load)
+            await pilot.pause(0.1)
+            shown = {
+                key.description: key.region
+                for key in app.screen.query(FooterKey)
+                if key.region.width and key.region.right <= 80
+            }
+            if shown:
+                break
         assert {"Quit", "Keys", "Compare"} <= set(shown), shown
 
 
