@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from tuilab.errors import RunStoreError
 from tuilab.runtime.run_folder import RunFolder
-from tuilab.runtime.store import write_json_atomic
+from tuilab.runtime.store_files import write_json_atomic
 from tuilab.runtime.stored import load_run
 from tuilab.runtime.training_state import TrialState, discard_state, read_state
 

@@ -21,9 +21,10 @@ Deleted runs wait in `runs/.trash/<stem>/<stamp>/` (with `trashed.json`) until p
 Epochs are 1-based in every file (events, `history.csv`, checkpoint names), as users count.
 
 A stored run is untrusted input (runs are copied between machines): every file is parsed
-through a schema. A run whose files fail it is `corrupt`, with the reason, and every other run
-works as before. A half-written *last* line of `events.jsonl` (a killed process) is expected and
-skipped; a bad line anywhere else makes the run corrupt, and the readable events are kept.
+through a schema (`run_documents.py`). A run whose files fail it is `corrupt`, with the reason,
+and every other run works as before. A half-written *last* line of `events.jsonl` (a killed
+process) is expected and skipped; a bad line anywhere else makes the run corrupt, and the
+readable events are kept.
 """
 
 from __future__ import annotations
@@ -37,13 +38,14 @@ import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from tuilab import layout
 from tuilab.errors import RunStoreError
 from tuilab.runtime.events import Event, EventFormatError, event_from_json
+from tuilab.runtime.run_documents import ResultsDoc, RunMeta, first_error
 from tuilab.runtime.user_text import read_note, read_tags
 
 HEARTBEAT_SECONDS = 5.0
@@ -54,45 +56,6 @@ MAX_JSON_BYTES = 16 * 1024 * 1024
 STATUSES = ("running", "finished", "failed", "stopped")
 _SAFE_FOLDER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,79}")
 _UNSAFE_FOLDER_CHARACTER = re.compile(r"[^A-Za-z0-9_.\-]")
-
-
-class RunMeta(BaseModel):
-    """`run.json`."""
-
-    model_config = ConfigDict(strict=True, extra="allow")
-    scenario: str
-    stem: str
-    variants: list[str]
-    status: Literal["running", "finished", "failed", "stopped"]
-    pid: int | None = None
-    host: str = ""
-    started: str = ""
-    finished: str | None = None
-    reason: str = ""
-    resumed: list[str] = []
-    """When the run was resumed, each time (ISO times)."""
-    resumable: bool = True
-    """False once the user stopped it for good (`tuilab resume` then refuses)."""
-    source: str = "scenario"
-    """What trained it: `scenario` (`tuilab run`) or `script` (a user's own Keras script that
-    recorded it through `tuilab.keras.TuilabCallback`: no `scenario.toml`, never resumed)."""
-    script: str = ""
-    """The script a `script` run was recorded from."""
-
-
-class _TrialDoc(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore")
-    variant: str = ""
-    status: str = "running"
-    best: dict[str, float] = {}
-    test: dict[str, float] = {}
-
-
-class ResultsDoc(BaseModel):
-    """The parts of `results.json` a listing reads."""
-
-    model_config = ConfigDict(strict=True, extra="ignore")
-    trials: dict[str, _TrialDoc] = {}
 
 
 @dataclass(frozen=True)
@@ -127,12 +90,6 @@ class RunInfo:
     def run_id(self) -> str:
         """`<stem>/<stamp>`, how commands name a run."""
         return f"{self.folder.parent.name}/{self.folder.name}"
-
-
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg']}" if where else first["msg"]
 
 
 class RunFolder:
@@ -268,7 +225,7 @@ class RunFolder:
         try:
             return RunMeta.model_validate(self.read_json(self.run_json))
         except ValidationError as exc:
-            raise RunStoreError(f"run.json: {_first_error(exc)}") from None
+            raise RunStoreError(f"run.json: {first_error(exc)}") from None
 
     def results(self) -> ResultsDoc:
         """`results.json`, checked (the parts listings read).
@@ -279,7 +236,7 @@ class RunFolder:
         try:
             return ResultsDoc.model_validate(self.read_json(self.results_json))
         except ValidationError as exc:
-            raise RunStoreError(f"results.json: {_first_error(exc)}") from None
+            raise RunStoreError(f"results.json: {first_error(exc)}") from None
 
     def resolved(self) -> dict[str, Any]:
         """`resolved.json` as a dict (an empty one when missing or invalid)."""

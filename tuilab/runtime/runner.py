@@ -5,20 +5,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tuilab.backend import device_description, import_keras, learning_rate_of, seed_everything
 from tuilab.data import PreparedData, load_data
-from tuilab.data.class_names import class_names
-from tuilab.data.sources import spec_for
 from tuilab.errors import TuilabError
 from tuilab.model.builder import BuildError, build_model
 from tuilab.model.compile import check_metrics, make_callbacks, make_loss, make_optimizer
 from tuilab.model.summary import batchnorm_state, summarize
-from tuilab.runtime.confusion import classification_report
 from tuilab.runtime.control import RunControl
 from tuilab.runtime.distribute import (
     check_batch_split,
@@ -27,27 +24,24 @@ from tuilab.runtime.distribute import (
     make_strategy,
     strategy_name,
     training_scope,
-    undistributed,
 )
 from tuilab.runtime.events import (
     Event,
     RunFinished,
     RunResumed,
     RunStarted,
-    VariantFailed,
-    VariantFinished,
     VariantResumed,
     VariantStarted,
 )
 from tuilab.runtime.failures import describe_failure
 from tuilab.runtime.layer_stats import LayerProbe
-from tuilab.runtime.mistakes import write_mistakes
 from tuilab.runtime.multi_worker import adapt_for_cluster, in_cluster
 from tuilab.runtime.reporter import make_reporter
 from tuilab.runtime.resume import ResumePlan
 from tuilab.runtime.run_folder import RunFolder
 from tuilab.runtime.speed import steps_per_epoch, steps_per_execution
-from tuilab.runtime.training_state import TrialState, discard_state, make_state_keeper
+from tuilab.runtime.training_state import TrialState, make_state_keeper
+from tuilab.runtime.trial_end import fail_trial, finish_trial, report_confusion
 from tuilab.scenario.loader import Scenario
 from tuilab.scenario.schema import VariantConfig
 
@@ -203,12 +197,13 @@ class Runner:
                     verbose=0,
                 )
             if reporter.failure:
-                return self._failed(trial, reporter.failure, reporter, started)
-            return self._finish(trial, model, reporter, data, started)
+                return fail_trial(self.sink, trial, reporter.failure, reporter, started)
+            return finish_trial(self.sink, self.artifacts, trial, model, reporter, data, started)
         except (BuildError, TuilabError) as exc:
-            return self._failed(trial, str(exc), reporter, started)
+            return fail_trial(self.sink, trial, str(exc), reporter, started)
         except Exception as exc:
-            return self._failed(trial, describe_failure(exc, trial.config), reporter, started)
+            reason = describe_failure(exc, trial.config)
+            return fail_trial(self.sink, trial, reason, reporter, started)
 
     def _prepare(
         self, trial: Trial, data: PreparedData, resuming: bool = False
@@ -302,7 +297,9 @@ class Runner:
             first_epoch=state.epoch if state else 0,
             save_state=keeper.save if keeper else None,
             probe=LayerProbe.first_batch(data.x_train, data.y_train, fit.batch_size),
-            report_now=lambda model, during: self._report_confusion(trial, model, data, during),
+            report_now=lambda model, during: report_confusion(
+                self.sink, self.artifacts, trial, model, data, during
+            ),
         )
         if state is not None:
             self.sink(
@@ -348,72 +345,3 @@ class Runner:
             return None
         run = RunFolder(self.artifacts)
         return lambda epoch: run.checkpoint_file(trial.name, epoch)
-
-    def _finish(
-        self, trial: Trial, model: Any, reporter: Any, data: PreparedData, started: float
-    ) -> str:
-        status = "stopped" if reporter.stopped else "finished"
-        test: dict[str, float] = {}
-        if not reporter.stopped_now:
-            values = model.evaluate(
-                data.x_test,
-                data.y_test,
-                batch_size=trial.config.fit.batch_size,
-                verbose=0,
-                return_dict=True,
-            )
-            test = {k: float(v) for k, v in values.items()}
-            self._report_confusion(trial, model, data)
-        if self.artifacts is not None and trial.config.run.save_model:
-            path = RunFolder(self.artifacts).model_file(trial.name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            model.save(path)
-        self.sink(
-            VariantFinished(
-                trial.name,
-                trial.variant,
-                status,
-                reporter.epochs_done,
-                test,
-                time.perf_counter() - started,
-                learning_rate_of(model.optimizer),
-            )
-        )
-        if status == "finished" and self.artifacts is not None:
-            discard_state(RunFolder(self.artifacts).resume_dir(trial.name))
-        if reporter.stopped and not reporter.run_stop_requested:
-            return "finished_early"
-        return status
-
-    def _report_confusion(
-        self, trial: Trial, model: Any, data: PreparedData, during: str = ""
-    ) -> bool:
-        """Report a classifier's confusion on the test split (and store its mistake images);
-        False when the trial is not a classifier."""
-        labels = class_names(trial.config.data.dataset, data.classes)
-        with undistributed():  # asked for inside fit: the whole test split, not shards
-            report = classification_report(
-                trial.name, model, data.x_test, data.y_test, labels, trial.config.fit.batch_size
-            )
-        if report is None:
-            return False
-        report = replace(report, during=during)
-        if self.artifacts is not None:  # before the report, so readers find it
-            image_shape = spec_for(trial.config.data).image_shape
-            write_mistakes(RunFolder(self.artifacts), report, data.x_test, image_shape)
-        self.sink(report)
-        return True
-
-    def _failed(self, trial: Trial, reason: str, reporter: Any, started: float) -> str:
-        self.sink(
-            VariantFailed(
-                trial.name,
-                trial.variant,
-                reason,
-                reporter.epoch if reporter else 0,
-                reporter.batch if reporter else 0,
-                reporter.epochs_done if reporter else 0,
-                time.perf_counter() - started,
-            )
-        )
-        return "failed"

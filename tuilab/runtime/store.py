@@ -1,8 +1,9 @@
 """Writing a run folder as training goes, readable after a crash (layout: `run_folder.py`).
 
 Every write goes through `RunStore`: events appended line by line, JSON files written then
-renamed, a heartbeat touched every few seconds by a daemon thread. A write that fails (disk
-full, folder removed) raises `RunStoreError` so the runner fails the trial instead of crashing.
+renamed (`store_files.py`), a heartbeat touched every few seconds by a daemon thread. A write
+that fails (disk full, folder removed) raises `RunStoreError` so the runner fails the trial
+instead of crashing.
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ from tuilab.runtime.events import (
 from tuilab.runtime.layer_events import LayerStats
 from tuilab.runtime.results import ResultsBook
 from tuilab.runtime.run_folder import HEARTBEAT_SECONDS, RunFolder
+from tuilab.runtime.store_files import (
+    cut_partial_line,
+    epoch_of,
+    keep_lines_until,
+    read_csv,
+    write_csv,
+    write_json_atomic,
+)
 from tuilab.scenario.loader import Scenario, resolved_document
 
 MIN_FREE_BYTES = 50 * 1024 * 1024
@@ -47,22 +56,6 @@ def safe_name(name: str) -> str:
     """A folder name that cannot escape its parent (`../x` -> `x`, odd characters -> `_`)."""
     cleaned = _SAFE.sub("_", name).lstrip(".")
     return cleaned[:80] or "run"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file, then rename: readers never see half a file."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w", encoding="utf-8") as stream:
-        json.dump(data, stream, indent=2, allow_nan=False, default=_json_default)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"cannot store {type(value).__name__} as JSON")
 
 
 class RunStore:
@@ -154,7 +147,7 @@ class RunStore:
         run = RunFolder(folder)
         meta = run.meta().model_dump()
         try:
-            _cut_partial_line(run.events_jsonl)
+            cut_partial_line(run.events_jsonl)
             stored = load_run(run)
             store = cls(folder)
         except OSError as exc:
@@ -292,24 +285,17 @@ class RunStore:
         (self.run.trial(name) / MISTAKES_NPZ).unlink(missing_ok=True)
         history = self.run.history_csv(name)
         if history.exists():
-            rows = _read_csv(history)
-            kept = [r for r in rows[1:] if epoch is not None and _epoch_of(r[0]) <= epoch]
+            rows = read_csv(history)
+            kept = [r for r in rows[1:] if epoch is not None and epoch_of(r[0]) <= epoch]
             if epoch is None or not rows:
                 history.unlink()
             else:
-                _write_csv(history, [rows[0], *kept])
+                write_csv(history, [rows[0], *kept])
                 stream = open(history, "a", newline="", encoding="utf-8")  # noqa: SIM115
                 self._history[trial] = (stream, rows[0][1:])
         for lines_file in (self.run.batchnorm_jsonl(name), self.run.trial(name) / LAYERS_JSONL):
-            if not lines_file.exists():
-                continue
-            lines = lines_file.read_text(encoding="utf-8").splitlines(keepends=True)
-            kept_lines = [
-                line for line in lines if epoch is not None and _line_epoch(line) <= epoch
-            ]
-            temporary = lines_file.with_name(f".{lines_file.name}.tmp")
-            temporary.write_text("".join(kept_lines), encoding="utf-8")
-            os.replace(temporary, lines_file)
+            if lines_file.exists():
+                keep_lines_until(lines_file, epoch)
 
     def _append_line(self, path: Path, data: dict[str, Any]) -> None:
         with open(path, "a", encoding="utf-8") as stream:
@@ -368,44 +354,3 @@ class RunStore:
         with contextlib.suppress(OSError):
             self._finish(status, reason[:500])
         self.close()
-
-
-def _cut_partial_line(path: Path) -> None:
-    """Drop a half-written last line (what a kill leaves), so appending starts a new line."""
-    with open(path, "rb+") as stream:
-        stream.seek(0, os.SEEK_END)
-        size = stream.tell()
-        if size == 0:
-            return
-        stream.seek(max(0, size - 1))
-        if stream.read(1) == b"\n":
-            return
-        data = (stream.seek(0), stream.read())[1]
-        stream.truncate(data.rfind(b"\n") + 1)
-
-
-def _read_csv(path: Path) -> list[list[str]]:
-    with open(path, newline="", encoding="utf-8") as stream:
-        return [row for row in csv.reader(stream) if row]
-
-
-def _write_csv(path: Path, rows: list[list[str]]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w", newline="", encoding="utf-8") as stream:
-        csv.writer(stream).writerows(rows)
-    os.replace(temporary, path)
-
-
-def _epoch_of(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return 1 << 62  # not a row tuilab wrote: dropped
-
-
-def _line_epoch(line: str) -> int:
-    try:
-        epoch = json.loads(line).get("epoch")
-    except (ValueError, AttributeError):
-        return 1 << 62
-    return epoch if isinstance(epoch, int) else 1 << 62

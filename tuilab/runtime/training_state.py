@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tuilab import layout
 from tuilab.backend import follows_schedule, import_keras, learning_rate_of
 from tuilab.errors import RunStoreError
-from tuilab.runtime.store import write_json_atomic
+from tuilab.runtime.store_files import write_json_atomic
 
 STATEFUL_CALLBACKS: dict[str, tuple[str, ...]] = {
     "ReduceLROnPlateau": ("wait", "best", "cooldown_counter"),
