@@ -106,6 +106,8 @@ import numpy as np
 from tuilab.keras import TuilabCallback
 
 keras.utils.set_random_seed(3)
+if sys.argv[2:] == ["data_parallel"]:
+    keras.distribution.set_distribution(keras.distribution.DataParallel())
 rng = np.random.default_rng(3)
 x = rng.normal(size=(256, 8)).astype("float32")
 y = (x[:, 0] + x[:, 1] > 0).astype("int32")
@@ -256,3 +258,23 @@ def test_a_jax_script_records_its_fit_with_tensorflow_blocked(tmp_path):
     assert [e.epoch for e in read] == [1, 2, 3]
     assert [e.logs["val_loss"] for e in read] == pytest.approx(history["val_loss"], rel=1e-6)
     assert [e.logs["loss"] for e in read] == pytest.approx(history["loss"], rel=1e-6)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_a_jax_script_on_two_devices_is_recorded_as_data_parallel(tmp_path):
+    """The script sets Keras's DataParallel itself; the callback records what it trains with."""
+    output = without_tensorflow(
+        SCRIPT,
+        "runs",
+        "data_parallel",
+        cwd=tmp_path,
+        KERAS_BACKEND="jax",
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+    )
+    output = json.loads(output.splitlines()[-1])
+    lines = (tmp_path / output["folder"] / "events.jsonl").read_text(encoding="utf-8")
+    events = [json.loads(line) for line in lines.splitlines()]
+    (started,) = [e for e in events if e["event"] == "variant_started"]
+    assert (started["strategy"], started["replicas"]) == ("data_parallel", 2)
+    epochs = [e for e in events if e["event"] == "epoch_ended"]
+    assert [e["logs"]["val_loss"] for e in epochs] == pytest.approx(output["history"]["val_loss"])

@@ -218,6 +218,27 @@ def make_strategy(run: RunConfig) -> Any:
     return tf.distribute.get_strategy()
 
 
+def script_strategy(model: Any) -> tuple[str, int]:
+    """The distribution a user's script trains `model` with, and its replica count: the model's
+    `tf.distribute` strategy, or on JAX the `keras.distribution` the script set."""
+    strategy = getattr(model, "distribute_strategy", None)
+    if strategy is not None:
+        return strategy_name(strategy), int(getattr(strategy, "num_replicas_in_sync", 1))
+    from tuilab.backend import backend_name
+
+    if backend_name() == "jax":
+        from keras import distribution
+
+        active = distribution.distribution()
+        if active is not None:
+            name = {"DataParallel": "data_parallel", "ModelParallel": "model_parallel"}
+            kind = type(active).__name__
+            mesh = active.device_mesh
+            replicas = dict(zip(mesh.axis_names, mesh.shape, strict=True))[active.batch_dim_name]
+            return name.get(kind, kind), int(replicas)
+    return "default", 1
+
+
 def strategy_name(strategy: Any) -> str:
     """A short name: default, mirrored, multi_worker."""
     name = type(strategy).__name__

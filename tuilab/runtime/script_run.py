@@ -36,7 +36,7 @@ from tuilab.errors import RunStoreError
 from tuilab.model.summary import batchnorm_state, summarize
 from tuilab.runtime.control import RunControl
 from tuilab.runtime.control_channel import ControlChannel
-from tuilab.runtime.distribute import strategy_name
+from tuilab.runtime.distribute import script_strategy
 from tuilab.runtime.events import (
     ControlRefused,
     Event,
@@ -173,7 +173,7 @@ class ScriptRun:
             return
         (epochs, steps, batch, samples), self._announce = self._announce, None
         model, trial = self.model, self.trial
-        strategy = getattr(model, "distribute_strategy", None)
+        strategy, replicas = script_strategy(model)
         self.record(
             VariantStarted(
                 trial,
@@ -187,8 +187,8 @@ class ScriptRun:
                 summarize(model).to_dict(),
                 batchnorm_state(model) if initial else {},
                 self.rate,
-                strategy_name(strategy) if strategy is not None else "default",
-                int(getattr(strategy, "num_replicas_in_sync", 1)),
+                strategy,
+                replicas,
                 int(getattr(model, "steps_per_execution", 1) or 1),
                 bool(getattr(model, "jit_compile", False)),
             )
