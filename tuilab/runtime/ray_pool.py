@@ -8,8 +8,10 @@ local one Ray starts when it is unset. tuilab must be installed on every node.
 A task trains in a temporary folder on its node; its events travel live through a small
 mailbox actor (which also carries steering requests the other way); when the trial ends, its
 files (model, checkpoints, callbacks' files, resume state) come back with the task's result
-and are written into the run folder where the command was started. A node that dies fails
-only the trials it was training.
+and are written into the run folder where the command was started. Each epoch's resume state
+also travels back as soon as it is saved, and a resumed trial's state travels to its task, so
+a node that dies fails only the trials it was training, and `tuilab resume` continues them
+from their last finished epoch. The mailbox lives on the coordinator's node when it can.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from tuilab.runtime.control import Request
 from tuilab.runtime.events import Event
 from tuilab.runtime.local_pool import TrialDone, TrialLost
 from tuilab.runtime.run_folder import RunFolder
+from tuilab.runtime.training_state import discard_state, state_files, write_state_files
 from tuilab.runtime.trial_worker import TrialTask, TrialTrainer, WorkerSpec
 
 COMMAND_POLL_SECONDS = 0.5
@@ -60,8 +63,14 @@ class Mailbox:
         return self.requests.pop(trial, [])
 
 
-def train_remotely(spec: WorkerSpec, task: TrialTask, mailbox: Any) -> dict[str, Any]:
-    """The Ray task: train one trial in a temporary run folder; its status and its files."""
+def train_remotely(
+    spec: WorkerSpec, task: TrialTask, mailbox: Any, resume: dict[str, bytes] | None = None
+) -> dict[str, Any]:
+    """The Ray task: train one trial in a temporary run folder; its status and its files.
+
+    `resume` is the state a resumed trial continues from (`state_files`); each state this
+    task saves goes back through the mailbox as ("state", trial, files).
+    """
     import ray
 
     from tuilab.backend import import_keras
@@ -69,20 +78,34 @@ def train_remotely(spec: WorkerSpec, task: TrialTask, mailbox: Any) -> dict[str,
     import_keras()
     with tempfile.TemporaryDirectory(prefix="tuilab-trial-") as scratch:
         folder = Path(scratch) / "run"
+        states = RunFolder(folder).resume_dir(task.trial)
+        if resume:
+            write_state_files(states, resume)
         local = WorkerSpec(spec.scenario, folder, spec.run_dir)
         trainer = TrialTrainer(local, lambda event: mailbox.put.remote(("event", event)))
         done = threading.Event()
+        shipped = {"state": b""}
+
+        def ship_state() -> None:
+            files = state_files(states)
+            if files and files[layout.RESUME_STATE] != shipped["state"]:
+                shipped["state"] = files[layout.RESUME_STATE]
+                mailbox.put.remote(("state", task.trial, files))
 
         def obey() -> None:
             while not done.wait(COMMAND_POLL_SECONDS):
                 for request in ray.get(mailbox.requests_for.remote(task.trial)):
                     trainer.obey(task.trial, request)
+                ship_state()
 
-        threading.Thread(target=obey, daemon=True).start()
+        watcher = threading.Thread(target=obey, daemon=True)
+        watcher.start()
         try:
             status = trainer.train(task)
         finally:
             done.set()
+            watcher.join()
+            ship_state()  # the last epoch's, if the watcher had not seen it yet
         ray.get(mailbox.put.remote(("flushed", task.trial)))  # every event is in before we return
         return {
             "status": status,
@@ -121,7 +144,7 @@ class RayPool:
             with _quiet():
                 ray.init(log_to_driver=False, logging_level="ERROR", configure_logging=True)
         self._spec_ref = ray.put(spec)
-        self._mailbox = ray.remote(Mailbox).options(num_cpus=0).remote()
+        self._mailbox = ray.remote(Mailbox).options(num_cpus=0, **_here()).remote()
         gpus = ray.cluster_resources().get("GPU", 0)
         need = {"num_gpus": 1} if gpus else {"num_cpus": 1}
         backend = {"env_vars": {"KERAS_BACKEND": requested_backend()}}  # the coordinator's
@@ -140,7 +163,10 @@ class RayPool:
         return ""
 
     def submit(self, task: TrialTask) -> None:
-        self._running[task.trial] = self._task.remote(self._spec_ref, task, self._mailbox)
+        resume = None
+        if task.state is not None and self._folder is not None:
+            resume = state_files(self._folder.resume_dir(task.trial))
+        self._running[task.trial] = self._task.remote(self._spec_ref, task, self._mailbox, resume)
 
     def send(self, trial: str, request: Request) -> None:
         self._mailbox.send.remote(trial, request)
@@ -150,9 +176,12 @@ class RayPool:
         ray = self._ray
         refs = list(self._running.values())
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout) if refs else ([], [])
-        received: list[Event | TrialDone | TrialLost] = [
-            item[1] for item in ray.get(self._mailbox.take.remote()) if item[0] == "event"
-        ]
+        received: list[Event | TrialDone | TrialLost] = []
+        for item in ray.get(self._mailbox.take.remote()):
+            if item[0] == "event":
+                received.append(item[1])
+            elif item[0] == "state":
+                self._keep_state(item[1], item[2])
         for trial, ref in list(self._running.items()):
             if ref not in ready:
                 continue
@@ -163,8 +192,20 @@ class RayPool:
                 received.append(TrialLost(trial, f"its Ray task failed: {_first_line(exc)}"))
                 continue
             self._bring_back(trial, result)
+            if result["status"] == "finished" and self._folder is not None:
+                discard_state(self._folder.resume_dir(trial))
             received.append(TrialDone(trial, result["status"]))
         return received
+
+    def _keep_state(self, trial: str, files: dict[str, bytes]) -> None:
+        """Store the resume state a task just saved (a dead node's trial resumes from it)."""
+        if self._folder is None or trial not in self._running:
+            return
+        folder = self._folder.resume_dir(trial)
+        if not folder.parent.resolve().is_relative_to(self._folder.path.resolve()):
+            return  # never through a link out of the run folder
+        with contextlib.suppress(TuilabError, OSError):  # the task's final files still come
+            write_state_files(folder, files)
 
     def _bring_back(self, trial: str, result: dict[str, Any]) -> None:
         """Write the task's files into the trial's folder, refusing any path leading out."""
@@ -204,6 +245,18 @@ def _quiet() -> Any:
 
     with real_standard_streams(), stderr_silenced():
         yield
+
+
+def _here() -> dict[str, Any]:
+    """Ray options placing an actor on this (the coordinator's) node when possible."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    try:
+        node = ray.get_runtime_context().get_node_id()
+    except Exception:  # a Ray client connection has no node here
+        return {}
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=True)}
 
 
 def _first_line(exc: BaseException) -> str:

@@ -92,6 +92,46 @@ def read_state(folder: Path) -> TrialState | None:
     return state
 
 
+def state_files(folder: Path) -> dict[str, bytes] | None:
+    """The state in `folder` as its two files' bytes (to move it to another machine); None when
+    there is none, or when a save replaced it while it was read (read again later)."""
+    try:
+        text = (folder / layout.RESUME_STATE).read_bytes()
+        state = TrialState.model_validate_json(text)
+        arrays = (folder / state.arrays).read_bytes()
+    except (OSError, ValidationError):
+        return None
+    return {state.arrays: arrays, layout.RESUME_STATE: text}
+
+
+def write_state_files(folder: Path, files: dict[str, bytes]) -> TrialState:
+    """Store a state made by `state_files` in `folder` as `save` does: the arrays first, then
+    `state.json` (each written and renamed), then the older files dropped.
+
+    Raises:
+        RunStoreError: the files are not a state, or `folder` is a link.
+    """
+    try:
+        state = TrialState.model_validate_json(files[layout.RESUME_STATE])
+        arrays = files[state.arrays]
+    except (KeyError, ValidationError) as exc:
+        raise RunStoreError(f"not a resume state ({_short(exc)})") from None
+    if folder.is_symlink():
+        raise RunStoreError(f"{folder} is a symbolic link")
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in ((state.arrays, arrays), (layout.RESUME_STATE, files[layout.RESUME_STATE])):
+        temporary = folder / f".{name}.tmp"
+        with open(temporary, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, folder / name)
+    for path in folder.iterdir():
+        if path.name not in (state.arrays, layout.RESUME_STATE):
+            path.unlink(missing_ok=True)
+    return state
+
+
 def _short(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
