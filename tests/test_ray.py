@@ -181,7 +181,7 @@ def one_worker_node(monkeypatch: pytest.MonkeyPatch):
 def test_a_trial_on_a_node_that_dies_resumes_from_its_last_shipped_epoch(
     one_worker_node, tmp_path: Path, write_scenario
 ) -> None:
-    scenario = write_scenario(LONG.replace("EPOCHS", "400"))
+    scenario = write_scenario(LONG.replace("EPOCHS", "150"))
     (worker,) = one_worker_node.worker_nodes
     killed = threading.Event()
 
@@ -192,17 +192,17 @@ def test_a_trial_on_a_node_that_dies_resumes_from_its_last_shipped_epoch(
             threading.Thread(target=one_worker_node.remove_node, args=(worker,)).start()
 
     outcome, folder = _train(scenario, tmp_path / "runs", kill_the_node)
-    assert killed.is_set() and outcome.status == "failed"
+    assert killed.is_set() and outcome.status == "failed", outcome.error
     run = load_run(folder)
-    assert "its Ray task failed" in run.book.trials["default"].reason
+    assert "its Ray task failed" in run.book.trials["default"].reason, outcome
     saved = int(json.loads((folder / "variants/default/resume/state.json").read_text())["epoch"])
-    assert 1 <= saved < 400
+    assert 1 <= saved < 150
 
     one_worker_node.add_node(num_cpus=1)
     one_worker_node.wait_for_nodes()
     outcome, _ = _train(scenario, tmp_path / "runs", resume=folder)
     assert outcome.status == "finished", outcome.error
     epochs = [int(row[0]) for row in _history(folder)]
-    assert epochs == list(range(1, 401))  # one history: the epochs after the state, no repeats
+    assert epochs == list(range(1, 151))  # one history: the epochs after the state, no repeats
     resumed = [e for e in load_run(folder).events if type(e).__name__ == "VariantResumed"]
     assert resumed and resumed[0].from_epoch == saved

@@ -11,7 +11,7 @@ files (model, checkpoints, callbacks' files, resume state) come back with the ta
 and are written into the run folder where the command was started. Each epoch's resume state
 also travels back as soon as it is saved, and a resumed trial's state travels to its task, so
 a node that dies fails only the trials it was training, and `tuilab resume` continues them
-from their last finished epoch. The mailbox lives on the coordinator's node when it can.
+from their last finished epoch. The mailbox lives on the coordinator's node.
 """
 
 from __future__ import annotations
@@ -248,7 +248,8 @@ def _quiet() -> Any:
 
 
 def _here() -> dict[str, Any]:
-    """Ray options placing an actor on this (the coordinator's) node when possible."""
+    """Ray options placing an actor on this (the coordinator's) node, which lives as long as
+    the run does (soft affinity placed it on a worker node when this one had no CPU)."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -256,7 +257,7 @@ def _here() -> dict[str, Any]:
         node = ray.get_runtime_context().get_node_id()
     except Exception:  # a Ray client connection has no node here
         return {}
-    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=True)}
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=False)}
 
 
 def _first_line(exc: BaseException) -> str:
