@@ -87,6 +87,10 @@ def train_remotely(
         shipped = {"state": b""}
 
         def ship_state() -> None:
+            """Send the state once per save (its arrays are read only when it is new)."""
+            with contextlib.suppress(OSError):
+                if (states / layout.RESUME_STATE).read_bytes() == shipped["state"]:
+                    return
             files = state_files(states)
             if files and files[layout.RESUME_STATE] != shipped["state"]:
                 shipped["state"] = files[layout.RESUME_STATE]
