@@ -306,7 +306,7 @@ def test_tuilab_confusion_reports_a_training_classifier_now_and_again_at_its_end
         assert result.exit_code == 0, result.output
         assert "sent: report its confusion on the test split to" in result.output
         during = wait_for(lambda: events(run, "classification_report"), process, "a report")[0]
-        applied = events(run, "control_applied")[0]
+        applied = wait_for(lambda: events(run, "control_applied"), process, "its record")[0]
         assert applied["action"] == "confusion" and applied["detail"] == during["during"]
         assert during["during"].startswith(f"epoch {applied['epoch']}, batch ")
         assert sum(map(sum, during["matrix"])) == sum(during["support"]) == 360
