@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import FASHION_DEBIAN, images, make_cifar_folder, make_idx_folder, make_npz, write_idx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tuilab.data import load_data
@@ -318,6 +318,9 @@ def test_idx_float_images_with_nan(tmp_path):
         ),
     ),
     stored=st.sampled_from(["raw", "gzip", "not-gzip"]),
+)
+@example(  # no data, dimensions past what numpy can index: reshape raised ValueError
+    content=bytes([0, 0, 8, 4]) + b"\x00\x00\x00\x00" + b"\x00\x20\x00\x00" * 3, stored="raw"
 )
 def test_property_read_idx_never_raises_anything_but_data_error(tmp_path, content, stored):
     path = tmp_path / ("x-idx3-ubyte" if stored == "raw" else "x-idx3-ubyte.gz")

@@ -101,7 +101,10 @@ def read_idx(path: Path) -> np.ndarray:
             f"{path}: IDX data is {len(raw) - header:,} bytes, header promises {expected:,} "
             f"for shape {shape} (file truncated or corrupt)"
         )
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    try:
+        return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    except ValueError:  # e.g. no data and dimensions past what numpy can index
+        raise DataError(f"{path}: IDX header shape {shape} is not a usable array") from None
 
 
 def find_idx_files(folder: Path) -> dict[str, Path] | None:
