@@ -101,6 +101,8 @@ def test_the_main_job_runs_without_tensorflow(backend: str, tmp_path: Path) -> N
     folder = only_run(tmp_path / "runs")
     started = events(folder)[0]
     assert started["device"]["backend"] == backend and "tensorflow" not in started["device"]
+    begun = [e for e in events(folder) if e["event"] == "variant_started"]
+    assert {e["compiler"] for e in begun} == {"XLA" if backend == "jax" else "torch.compile"}
     results = json.loads((folder / "results.json").read_text())
     for trial in ("adam", "sgd", "adam_bn"):
         assert results["trials"][trial]["status"] == "finished"
@@ -298,3 +300,13 @@ def test_a_run_resumes_on_the_backend_it_started_on(tmp_path: Path) -> None:
     results = json.loads((folder / "results.json").read_text())
     assert results["trials"]["adam"]["status"] == "finished"
     assert results["trials"]["adam"]["epochs"] == 100
+
+
+def test_the_start_line_names_what_jit_compile_means_on_the_backend() -> None:
+    from tuilab.presentation.describe import describe
+    from tuilab.runtime.events import VariantStarted
+
+    for compiler in ("XLA", "torch.compile"):
+        started = VariantStarted("t", "t", 1, 0, 2, 5, 32, jit_compile=True, compiler=compiler)
+        assert describe(started).endswith(f"5 steps × 2 epochs, {compiler}")
+    assert not describe(VariantStarted("t", "t", 1, 0, 2, 5, 32)).endswith("XLA")

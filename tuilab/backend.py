@@ -177,6 +177,11 @@ def backend_name() -> str:
     return str(import_keras().backend.backend())
 
 
+def compiler_name(backend: str) -> str:
+    """What Keras's `jit_compile=True` compiles with on `backend`."""
+    return "torch.compile" if backend == "torch" else "XLA"
+
+
 def _gpu_names(name: str) -> list[str]:
     if name == "tensorflow":
         import tensorflow as tf

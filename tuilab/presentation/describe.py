@@ -63,7 +63,7 @@ def _line(event: Event) -> str | None:
                 if event.steps_per_execution > 1
                 else ""
             )
-            + (", XLA" if event.jit_compile else "")
+            + (f", {event.compiler}" if event.jit_compile else "")
         )
     if isinstance(event, EpochEnded):
         return (

@@ -80,6 +80,7 @@ class VariantStarted(Event):
     replicas: int = 1
     steps_per_execution: int = 1
     jit_compile: bool = False
+    compiler: str = "XLA"  # what jit_compile means on the backend: XLA, or torch.compile
 
 
 @dataclass(frozen=True)

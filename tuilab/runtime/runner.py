@@ -10,7 +10,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tuilab.backend import device_description, import_keras, learning_rate_of, seed_everything
+from tuilab.backend import (
+    backend_name,
+    compiler_name,
+    device_description,
+    import_keras,
+    learning_rate_of,
+    seed_everything,
+)
 from tuilab.data import PreparedData, load_data
 from tuilab.errors import TuilabError
 from tuilab.model.builder import BuildError, build_model
@@ -336,6 +343,7 @@ class Runner:
                 int(strategy.num_replicas_in_sync),
                 int(model.steps_per_execution),
                 bool(model.jit_compile),
+                compiler_name(backend_name()),
             )
         )
         return reporter

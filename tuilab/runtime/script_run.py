@@ -31,7 +31,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from tuilab.backend import device_description, learning_rate_of
+from tuilab.backend import backend_name, compiler_name, device_description, learning_rate_of
 from tuilab.errors import RunStoreError
 from tuilab.model.summary import batchnorm_state, summarize
 from tuilab.runtime.control import RunControl
@@ -191,6 +191,7 @@ class ScriptRun:
                 replicas,
                 int(getattr(model, "steps_per_execution", 1) or 1),
                 bool(getattr(model, "jit_compile", False)),
+                compiler_name(backend_name()),
             )
         )
 
