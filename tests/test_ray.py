@@ -49,11 +49,11 @@ method = "grid"
 """
 
 
-@pytest.fixture
-def two_nodes(monkeypatch: pytest.MonkeyPatch):
+def _cluster(monkeypatch: pytest.MonkeyPatch, head_cpus: int):
+    """A head with `head_cpus` CPUs and one worker node with one; RAY_ADDRESS names it."""
     cluster = Cluster(
         initialize_head=True,
-        head_node_args={"num_cpus": 1, "include_dashboard": False},
+        head_node_args={"num_cpus": head_cpus, "include_dashboard": False},
     )
     cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
@@ -62,6 +62,11 @@ def two_nodes(monkeypatch: pytest.MonkeyPatch):
     if ray.is_initialized():
         ray.shutdown()
     cluster.shutdown()
+
+
+@pytest.fixture
+def two_nodes(monkeypatch: pytest.MonkeyPatch):
+    yield from _cluster(monkeypatch, head_cpus=1)
 
 
 @pytest.mark.timeout(300)
@@ -164,17 +169,7 @@ def test_a_stopped_ray_run_resumes_on_its_task_and_ends_as_the_uninterrupted_run
 @pytest.fixture
 def one_worker_node(monkeypatch: pytest.MonkeyPatch):
     """A head with no CPU for tasks (the coordinator's mailbox lives there) and one worker."""
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": 0, "include_dashboard": False},
-    )
-    cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
-    monkeypatch.setenv("RAY_ADDRESS", cluster.address)
-    yield cluster
-    if ray.is_initialized():
-        ray.shutdown()
-    cluster.shutdown()
+    yield from _cluster(monkeypatch, head_cpus=0)
 
 
 @pytest.mark.timeout(400)
