@@ -98,14 +98,14 @@ def make_dataset(
     the autotune thread at every epoch boundary (see shared/KERAS_NOTES.md).
     """
     if not _on_tensorflow():
-        return array_batches(
+        return _array_batches_class()(
             x,
             y,
             batch_size,
             shuffle=shuffle,
             seed=seed,
             shuffle_buffer=shuffle_buffer,
-            order=order,
+            order=order or EpochOrder(),
             replicas=replicas,
         )
     return _tf_dataset(x, y, batch_size, shuffle, seed, shuffle_buffer, order)
@@ -229,27 +229,3 @@ def _array_batches_class() -> type:
             return self.x[chosen], self.y[chosen]
 
     return ArrayBatches
-
-
-def array_batches(
-    x: np.ndarray,
-    y: np.ndarray,
-    batch_size: int,
-    *,
-    shuffle: bool,
-    seed: int,
-    shuffle_buffer: int | None = None,
-    order: EpochOrder | None = None,
-    replicas: int = 1,
-) -> Any:
-    """An `ArrayBatches` PyDataset (any backend; `make_dataset` uses it off TensorFlow)."""
-    return _array_batches_class()(
-        x,
-        y,
-        batch_size,
-        shuffle=shuffle,
-        seed=seed,
-        shuffle_buffer=shuffle_buffer,
-        order=order or EpochOrder(),
-        replicas=replicas,
-    )
