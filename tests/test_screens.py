@@ -274,6 +274,27 @@ async def test_compare_keys_in_a_fast_burst_draw_both_chosen_trials():
         assert len(drawn["0101-120000:bn val"]) == 4
 
 
+async def test_compare_with_nothing_chosen_says_how_to_choose_then_draws_the_choice():
+    from textual.geometry import Region
+    from textual_plotext import PlotextPlot
+
+    def chart_text(plot: PlotextPlot) -> str:
+        strips = plot.render_lines(Region(0, 0, plot.size.width, plot.size.height))
+        return "\n".join("".join(segment.text for segment in strip) for strip in strips)
+
+    app = create_app(FIXTURES / "scenarios", FIXTURES / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("c")
+        await pilot.pause(0.3)
+        plot = app.screen.query_one(PlotextPlot)
+        assert "accuracy: Space on a trial in the list draws it" in chart_text(plot)
+        await pilot.press("space")
+        await pilot.pause(0.3)
+        text = chart_text(plot)
+        assert "Space on a trial" not in text and "nothing to draw" not in text
+        assert "0101-120000:plain" in text  # the legend names the chosen trial
+
+
 async def test_compare_results_show_the_differing_keys_as_columns_and_sort_by_them():
     from tuilab.app.screens.compare import CompareScreen as Compare
 

@@ -44,6 +44,8 @@ class ChartOptions:
     markers: bool = True
     smoothing: float = 0.0
     """TensorBoard's exponential moving average weight: 0 draws the raw values."""
+    empty_hint: str = "nothing to draw yet"
+    """The title's words when there is no curve (a view can say how to get one)."""
 
 
 MAX_DRAWN = 8
@@ -160,7 +162,7 @@ def chart_title(metric: str, series: list[Series], options: ChartOptions) -> tup
     if not series:
         if not (options.train or options.validation):
             return f"{metric}: train and validation hidden (t / v show them)", False
-        return f"{metric}: nothing to draw yet", False
+        return f"{metric}: {options.empty_hint}", False
     smooth = f" (smoothed {options.smoothing:g})" if options.smoothing > 0 else ""
     positive = all_positive(series)
     wanted = options.log_scale or spans_decades(series)
