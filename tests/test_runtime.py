@@ -238,6 +238,18 @@ def test_repeats_train_each_variant_with_several_seeds(write_scenario):
     assert accuracy["mean"] == pytest.approx(sum(values) / 2)
 
 
+def test_seed_zero_trains_and_repeats_itself(write_scenario):
+    """Seed 0 failed every trial on TensorFlow (tf.data's shuffle compared a symbolic seed)."""
+    text = DIGITS.replace("seed = 3", "seed = 0").replace("epochs = 3", "epochs = 2")
+    losses = []
+    for _ in range(2):
+        _, events = run_scenario(write_scenario, text)
+        assert [f.status for f in of(events, VariantFinished)] == ["finished"]
+        losses.append([e.logs["loss"] for e in of(events, EpochEnded)])
+    assert len(losses[0]) == 2 and losses[0][1] < losses[0][0]
+    assert losses[0] == losses[1]  # the same seed, the same batches
+
+
 def test_mixed_precision_keeps_the_output_in_float32(write_scenario, tmp_path):
     import keras
 
