@@ -227,3 +227,21 @@ def test_a_tensorflow_graph_error_is_reported_by_its_real_line(write_scenario):
     reason = describe_failure(caught.value, config)
     assert reason.startswith("InvalidArgumentError: ") and "label value of 7" in reason
     assert "Graph execution error" not in reason
+
+
+def test_an_autograph_error_is_reported_by_its_real_line(write_scenario):
+    """AutoGraph raises `in user code:`, the traced lines, then the error, indented."""
+    import tensorflow as tf
+
+    from tuilab.runtime.failures import describe_failure
+    from tuilab.scenario import load_scenario
+
+    def needs_a_python_bool(x: tf.Tensor) -> tf.Tensor:
+        return tf.constant(1) if bool(x > 0) else tf.constant(0)
+
+    with pytest.raises(Exception) as caught:
+        tf.data.Dataset.range(3).map(needs_a_python_bool)
+    assert str(caught.value).startswith("in user code:")
+    config = next(iter(load_scenario(write_scenario(QUICK)).variants.values()))
+    reason = describe_failure(caught.value, config)
+    assert reason.startswith("OperatorNotAllowedInGraphError: Using a symbolic `tf.Tensor`")

@@ -8,7 +8,7 @@ from tuilab.scenario.schema import VariantConfig
 def describe_failure(exc: Exception, config: VariantConfig) -> str:
     """A one-line reason, with advice for the failures users can fix."""
     name = type(exc).__name__
-    first = _meaningful_line(str(exc))
+    first = _meaningful_line(str(exc)).removeprefix(f"{name}: ")  # AutoGraph repeats it
     if name == "ResourceExhaustedError" or "out of memory" in first.lower():
         return (
             f"out of memory ({first}); try a smaller batch size than "
@@ -22,10 +22,13 @@ def _meaningful_line(text: str) -> str:
 
     `Graph execution error:` is followed by a traceback of the graph's definition and then the
     real message (`Received a label value of 10 which is outside the valid range ...`).
+    AutoGraph's `in user code:` is followed by the traced lines and then, indented, the error.
     """
     lines = text.strip().splitlines()
     if not lines:
         return ""
+    if lines[0].strip() == "in user code:":
+        return lines[-1].strip()[:300]
     if not lines[0].startswith("Graph execution error"):
         return lines[0][:300]
     skip = ("File ", "[[", "Detected at node", "Graph execution error")
