@@ -34,33 +34,33 @@ where CIFAR-10 is absent). `--quick`: 3 epochs, 3,000 samples, 1 round.
 Prints one JSON line per measurement and per configuration (also appended to `--out`), then a
 Markdown table ready for bench/README.md.
 
-`callbacks` times each of tuilab's training callbacks on the calling thread inside a real
-stored run (`prepare_run` + `execute`, as the front ends do) of a tiny digits MLP with one step
-per call, so steps take about a millisecond: the epoch-order setter, the state keeper, the
-reporter (its per-batch check, its epoch end), and inside the reporter's epoch end the layer
-probe, the state save and the TensorBoard writer's `handle`; plus the writer thread's CPU.
+`callbacks` (in `hook_costs.py`) times each of tuilab's training callbacks on the calling
+thread inside a real stored run (`prepare_run` + `execute`, as the front ends do) of a tiny
+digits MLP with one step per call, so steps take about a millisecond: the epoch-order setter,
+the state keeper, the reporter (its per-batch check, its epoch end), and inside the reporter's
+epoch end the layer probe, the state save and the TensorBoard writer's `handle`; plus the
+writer thread's CPU.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from gpu_sampler import GpuSampler
 from plain import SCENARIOS, SETTINGS, VARIANT
+from pty_app import app_events
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = {"mlp": 256, "cnn": 128, "cifar": 128}
@@ -167,57 +167,6 @@ def plain_train(options: dict[str, Any], matched: bool = False) -> dict[str, Any
 
 
 # -- measuring each side ---------------------------------------------------------------------
-class GpuSampler:
-    """`nvidia-smi` sampling GPU 0 every 200 ms in the background (a no-op without it)."""
-
-    QUERY = "timestamp,utilization.gpu,memory.used"
-
-    def __init__(self) -> None:
-        self.samples: list[tuple[float, float, float]] = []
-        self.process: subprocess.Popen[str] | None = None
-        self.thread: threading.Thread | None = None
-
-    def __enter__(self) -> GpuSampler:
-        if shutil.which("nvidia-smi"):
-            command = ["nvidia-smi", "-i", os.environ.get("BENCH_GPU_INDEX", "0")]
-            command += [f"--query-gpu={self.QUERY}", "--format=csv,noheader,nounits", "-lms", "200"]
-            self.process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-            )
-            self.thread = threading.Thread(target=self._read, daemon=True)
-            self.thread.start()
-        return self
-
-    def _read(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            with contextlib.suppress(ValueError):
-                stamp, util, memory = (part.strip() for part in line.split(","))
-                when = dt.datetime.strptime(stamp, "%Y/%m/%d %H:%M:%S.%f").timestamp()
-                self.samples.append((when, float(util), float(memory)))
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        if self.thread is not None:
-            self.thread.join(timeout=5)
-
-    def figures(self, window: list[float] | None) -> dict[str, Any]:
-        """Median utilisation and peak memory of the samples inside `window` (wall times)."""
-        if self.process is None:
-            return {"gpu_util_median": "n/a", "gpu_memory_mib_max": "n/a"}
-        inside = [s for s in self.samples if window and window[0] <= s[0] <= window[1]]
-        inside = inside or self.samples
-        if not inside:
-            return {"gpu_util_median": None, "gpu_memory_mib_max": None, "gpu_samples": 0}
-        return {
-            "gpu_util_median": statistics.median(s[1] for s in inside),
-            "gpu_memory_mib_max": max(s[2] for s in inside),
-            "gpu_samples": len(inside),
-        }
-
-
 def child_env(setup: Setup) -> dict[str, str]:
     env = {**os.environ, "KERAS_BACKEND": setup.backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env.setdefault("TUILAB_OFFLINE", "1")
@@ -283,53 +232,23 @@ def run_headless(setup: Setup) -> dict[str, Any]:
 
 def run_app(setup: Setup, size: tuple[int, int] = (80, 24)) -> dict[str, Any]:
     """The real app in a pseudo-terminal; figures from its stored run's events."""
-    import pty
-
+    ends: list[float] = []
+    last_poll = [0.0]  # the window ends when training did, not when the app quit
     with tempfile.TemporaryDirectory() as folder, GpuSampler() as gpu:
         runs = Path(folder)
-        leader, follower = pty.openpty()
-        env = child_env(setup) | {"TERM": "xterm-256color"}
-        env |= {"COLUMNS": str(size[0]), "LINES": str(size[1])}
-        process = subprocess.Popen(
-            [*tuilab_args(setup), "--runs-dir", str(runs)],
-            stdin=follower, stdout=follower, stderr=follower, env=env, close_fds=True,
-        )  # fmt: skip
-        os.close(follower)
-        os.set_blocking(leader, False)
-        ends: list[float] = []
 
-        def epochs_seen() -> int:
+        def note_epoch_ends() -> None:
             logs = list(runs.glob("*/*/events.jsonl"))
-            if not logs:
-                return 0
-            return logs[0].read_text().count('"epoch_ended"')
+            seen = logs[0].read_text().count('"epoch_ended"') if logs else 0
+            ends.extend([time.time()] * (seen - len(ends)))
+            last_poll[0] = time.time()
 
-        def finished() -> bool:
-            for meta in runs.glob("*/*/run.json"):
-                with contextlib.suppress(ValueError):
-                    return json.loads(meta.read_text()).get("status") != "running"
-            return False
-
-        while not finished():
-            if process.poll() is not None:
-                raise RuntimeError(f"the app exited with {process.returncode}")
-            with contextlib.suppress(OSError):
-                os.read(leader, 1 << 16)  # drain the terminal, as a real one would
-            while epochs_seen() > len(ends):
-                ends.append(time.time())
-            time.sleep(0.05)
-        os.write(leader, b"q")
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=30)
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        os.close(leader)
-        (log,) = runs.glob("*/*/events.jsonl")
-        rates = _steady([json.loads(x) for x in log.read_text().splitlines()])
+        events = app_events(tuilab_args(setup), runs, child_env(setup), size, note_epoch_ends)
+        rates = _steady(events)
+        figures = gpu.figures([ends[0], last_poll[0]] if ends else None)
     result: dict[str, Any] = {"samples_per_s": round(statistics.median(rates)) if rates else None}
     result["epoch_rates"] = [round(r) for r in rates]
-    return result | gpu.figures([ends[0], time.time()] if ends else None)
+    return result | figures
 
 
 def training(setup: Setup, sides: list[str], rounds: int, out: Path | None) -> dict[str, Any]:
@@ -411,187 +330,6 @@ def table(summaries: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
-# -- per-callback cost -----------------------------------------------------------------------
-CALLBACK_SCENARIO = """
-[scenario]
-name = "callback cost"
-seed = 7
-[data]
-dataset = "digits"
-normalize = "scale"
-flatten = true
-validation_split = 0.2
-[model]
-layers = [
-  { type = "Dense", units = 64, activation = "relu" },
-  { type = "BatchNormalization" },
-  { type = "Dense", units = 10, activation = "softmax" },
-]
-[fit]
-epochs = EPOCHS
-batch_size = 16
-steps_per_execution = 1
-[run]
-save_model = false
-"""
-HOOKS = (
-    "on_train_begin",
-    "on_train_end",
-    "on_epoch_begin",
-    "on_epoch_end",
-    "on_train_batch_begin",
-    "on_train_batch_end",
-    "on_test_begin",
-    "on_test_end",
-)
-
-
-def callback_costs(epochs: int) -> dict[str, Any]:
-    """Time every tuilab callback hook (and what the reporter calls) in one stored run."""
-    from tuilab.backend import import_keras
-    from tuilab.runtime import layer_stats, reporter, tensorboard_log, training_state
-    from tuilab.runtime.events import EpochEnded
-    from tuilab.runtime.session import RunRequest, execute, prepare_run
-
-    keras = import_keras()
-    spent: dict[str, list[tuple[int, float]]] = {}  # (epoch, seconds) per call
-    now = {"epoch": -1}  # -1: before the first epoch (on_train_begin)
-
-    def timed(name: str, method: Any, clock: Any = time.perf_counter) -> Any:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            began = clock()
-            try:
-                return method(*args, **kwargs)
-            finally:
-                spent.setdefault(name, []).append((now["epoch"], clock() - began))
-
-        return wrapper
-
-    class Epoch(keras.callbacks.Callback):  # no batch hooks: Keras's dispatch is unchanged
-        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-            now["epoch"] = epoch
-
-    original_fit = keras.Model.fit
-
-    def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
-        for callback in kwargs.get("callbacks") or []:
-            label = type(callback).__name__
-            for hook in HOOKS:
-                method = getattr(callback, hook)
-                if not getattr(method, "_is_default", False):  # keep Keras's async choice
-                    setattr(callback, hook, timed(f"{label}.{hook}", method))
-        kwargs["callbacks"] = [Epoch(), *(kwargs.get("callbacks") or [])]
-        return original_fit(self, *args, **kwargs)
-
-    patches = [
-        (keras.Model, "fit", fit),
-        (layer_stats.LayerProbe, "measure", None),
-        (training_state._StateKeeperMixin, "save", None),
-        (tensorboard_log.TensorBoardLog, "handle", None),
-        (reporter._ReporterMixin, "_apply_requests", None),
-    ]
-    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
-    labels = {
-        "measure": "reporter: layer probe",
-        "save": "reporter: state save",
-        "handle": "reporter: TensorBoard handle",
-        "_apply_requests": "reporter: steering",
-    }
-    for owner, name, replacement in patches:
-        setattr(owner, name, replacement or timed(labels[name], getattr(owner, name)))
-    saved.append((tensorboard_log.TensorBoardLog, "_write", tensorboard_log.TensorBoardLog._write))
-    tensorboard_log.TensorBoardLog._write = timed(  # type: ignore[method-assign]
-        "TensorBoard writer thread (CPU)", tensorboard_log.TensorBoardLog._write, time.thread_time
-    )
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            scenario = Path(folder) / "cost.toml"
-            scenario.write_text(CALLBACK_SCENARIO.replace("EPOCHS", str(epochs)))
-            runner, store = prepare_run(RunRequest(scenario, runs_dir=Path(folder) / "runs"))
-            events: list[Any] = []
-            outcome = execute(runner, store, events.append)
-    finally:
-        for owner, name, value in saved:
-            setattr(owner, name, value)
-    assert outcome.status == "finished", outcome
-    ended = [e for e in events if isinstance(e, EpochEnded)]
-    steady = [e.seconds for e in ended[1:]]
-    epoch_s = statistics.median(steady)
-    steps = round(ended[-1].samples_per_second * ended[-1].seconds / 16)
-    result: dict[str, Any] = {
-        "backend": keras.backend.backend(),
-        "epochs": epochs,
-        "steps_per_epoch": steps,
-        "epoch_ms": round(epoch_s * 1e3, 2),
-        "step_ms": round(epoch_s * 1e3 / steps, 3),
-        "tensorflow_loaded": "tensorflow" in sys.modules,
-        "hooks": {},
-    }
-    for name, calls in sorted(spent.items()):
-        # per epoch: epochs 2..N only (epoch 1 and on_train_begin include compiling)
-        steady_calls = [t for epoch, t in calls if epoch >= 1]
-        per_epoch = sum(steady_calls) / max(len(ended) - 1, 1)
-        times = [t for _, t in calls]
-        result["hooks"][name] = {
-            "calls": len(times),
-            "median_us": round(statistics.median(times) * 1e6, 1),
-            "steady_median_us": round(statistics.median(steady_calls) * 1e6, 1)
-            if steady_calls
-            else None,
-            "first_ms": round(times[0] * 1e3, 2),
-            "per_epoch_ms": round(per_epoch * 1e3, 3),
-            "share_of_epoch": round(per_epoch / epoch_s, 4),
-        }
-    return result
-
-
-def callbacks_main(args: argparse.Namespace) -> None:
-    env = child_env(Setup(backend=args.backend))
-    code = (
-        f"import sys, json; sys.path.insert(0, {str(ROOT / 'bench')!r}); import backends; "
-        f"print(json.dumps(backends.callback_costs({args.epochs})))"
-    )
-    results = []
-    for index in range(args.rounds):
-        done = subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
-        )
-        if done.returncode:
-            raise RuntimeError(done.stderr[-3000:])
-        result = json.loads(done.stdout.splitlines()[-1]) | {"round": index}
-        results.append(result)
-        emit(result, args.out)
-    names = sorted({name for r in results for name in r["hooks"]})
-    summary: dict[str, Any] = {"summary": True, "backend": args.backend, "rounds": args.rounds}
-    summary["step_ms"] = round(statistics.median(r["step_ms"] for r in results), 3)
-    summary["epoch_ms"] = round(statistics.median(r["epoch_ms"] for r in results), 2)
-    summary["steps_per_epoch"] = results[0]["steps_per_epoch"]
-    summary["tensorflow_loaded"] = any(r["tensorflow_loaded"] for r in results)
-    summary["hooks"] = {}
-    for name in names:
-        found = [r["hooks"][name] for r in results if name in r["hooks"]]
-        summary["hooks"][name] = {
-            key: statistics.median(f[key] for f in found)
-            for key in ("calls", "steady_median_us", "first_ms", "per_epoch_ms", "share_of_epoch")
-            if all(f[key] is not None for f in found)
-        }
-    emit(summary, args.out)
-    lines = [
-        f"per-callback cost, {args.backend}, step {summary['step_ms']} ms, "
-        f"epoch {summary['epoch_ms']} ms (median of {args.rounds} runs)",
-        "| callback hook | calls per run | first call (ms) | median per call, epochs 2..N (µs) "
-        "| per epoch, epochs 2..N (ms) | share of epoch |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, figures in summary["hooks"].items():
-        lines.append(
-            f"| {name} | {figures['calls']:g} | {figures['first_ms']:g} "
-            f"| {figures.get('steady_median_us', '–')} | {figures['per_epoch_ms']:.3f} "
-            f"| {100 * figures['share_of_epoch']:.2f}% |"
-        )
-    print("\n".join(lines))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -616,6 +354,8 @@ def main() -> None:
     cost.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if args.what == "callbacks":
+        from hook_costs import callbacks_main
+
         callbacks_main(args)
         return
     if args.data:

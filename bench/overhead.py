@@ -25,6 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from plain import SCENARIOS, VARIANT, Setup, measure, settings
+from pty_app import app_events
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,45 +54,9 @@ def tuilab_headless(setup: Setup) -> float:
 
 def tuilab_app(setup: Setup, size: tuple[int, int] = (80, 24)) -> float:
     """Samples/s of the real app training in a pseudo-terminal, read from its stored run."""
-    import contextlib
-    import pty
-
     with tempfile.TemporaryDirectory() as folder:
-        runs = Path(folder)
-        leader, follower = pty.openpty()
-        env = {**os.environ, "TERM": "xterm-256color"}
-        env |= {"COLUMNS": str(size[0]), "LINES": str(size[1])}
-        process = subprocess.Popen(
-            [*tuilab_args(setup), "--runs-dir", str(runs)],
-            stdin=follower,
-            stdout=follower,
-            stderr=follower,
-            env=env,
-            close_fds=True,
-        )
-        os.close(follower)
-        os.set_blocking(leader, False)
-
-        def finished() -> bool:
-            for meta in runs.glob("*/*/run.json"):
-                with contextlib.suppress(ValueError):
-                    return json.loads(meta.read_text()).get("status") != "running"
-            return False
-
-        while not finished():
-            if process.poll() is not None:
-                raise RuntimeError(f"the app exited with {process.returncode}")
-            with contextlib.suppress(OSError):
-                os.read(leader, 1 << 16)  # drain the terminal, as a real one would
-            time.sleep(0.05)
-        os.write(leader, b"q")
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=30)
-        if process.poll() is None:
-            process.kill()
-        os.close(leader)
-        (log,) = runs.glob("*/*/events.jsonl")
-        return _steady_rate([json.loads(x) for x in log.read_text().splitlines()])
+        events = app_events(tuilab_args(setup), Path(folder), dict(os.environ), size)
+    return _steady_rate(events)
 
 
 def training(setup: Setup, app: bool = False, rounds: int = 2) -> dict:
