@@ -28,8 +28,11 @@ if TYPE_CHECKING:
 
 SEED_STRIDE = 1_000_003
 """Epoch e of seed s shuffles with seed `s * SEED_STRIDE + e` (distinct for every pair)."""
+TF_SEED_MODULUS = 2**31 - 1
+"""TensorFlow reduces seeds modulo this (`random_seed._truncate_seed`)."""
 ZERO_SEED_STAND_IN = 0x5EED
-"""The graph seed tf.data's shuffle sees when TensorFlow's global seed is 0 (scenario seed 0).
+"""The graph seed tf.data's shuffle sees when TensorFlow's global seed reduces to 0 (scenario
+seed 0 or 2**31 - 1).
 
 TensorFlow's `get_seed` compares (graph seed, op seed) with (0, 0) in Python; with a graph
 seed of 0 that compares the symbolic per-epoch seed, which raises, and every trial failed."""
@@ -135,7 +138,8 @@ def _tf_dataset(
         base = dataset
 
         def one_epoch(_: tf.Tensor) -> tf.data.Dataset:
-            if tf.compat.v1.get_default_graph().seed == 0:  # this traced function's graph only
+            graph_seed = tf.compat.v1.get_default_graph().seed  # this traced function's graph
+            if graph_seed is not None and graph_seed % TF_SEED_MODULUS == 0:
                 tf.compat.v1.set_random_seed(ZERO_SEED_STAND_IN)
             epoch_seed = tf.constant(seed, tf.int64) * SEED_STRIDE + epoch.read_value()
             return base.shuffle(buffer, seed=epoch_seed, reshuffle_each_iteration=False)
