@@ -146,6 +146,21 @@ def test_plot_draws_hostile_and_mathtext_names_as_text(tmp_path: Path) -> None:
     assert "<script" not in svg.read_text()
 
 
+def test_characters_the_font_lacks_draw_without_warnings(tmp_path: Path) -> None:
+    """matplotlib warned once per missing glyph, with its source path, on the user's stderr."""
+    import warnings
+
+    hostile_copy(tmp_path, "rocket 🚀 名前")
+    png = tmp_path / "curves.png"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning fails the command
+        result = invoke("plot", RUN, "-o", str(png), runs=tmp_path)
+        assert result.exit_code == 0, result.output
+        report = invoke("report", RUN, "--format", "html", runs=tmp_path)
+        assert report.exit_code == 0, report.output
+    assert Image.open(png).size == (800, 500)
+
+
 def test_a_markdown_report_written_to_a_file_links_its_figures(tmp_path: Path) -> None:
     report = tmp_path / "report.md"
     result = invoke("report", RUN, "-o", str(report))

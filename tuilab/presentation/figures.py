@@ -14,6 +14,7 @@ import importlib.util
 import io
 import math
 import statistics
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -260,9 +261,14 @@ def _draw_markers(axes: Axes, lines: list[Line], palette: list[str]) -> list[Art
 
 
 def figure_bytes(figure: Figure, fmt: str) -> bytes:
-    """The figure as a PNG, SVG or PDF file's bytes (a PNG is size × `DPI` pixels)."""
+    """The figure as a PNG, SVG or PDF file's bytes (a PNG is size × `DPI` pixels).
+
+    A character the font lacks (an emoji or CJK in a scenario's name) is drawn as a box, and
+    matplotlib's warning for each one, with its source path, is not passed on to the user."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format=fmt, dpi=DPI, metadata=_metadata(fmt))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"Glyph \d+ .* missing from font", UserWarning)
+        figure.savefig(buffer, format=fmt, dpi=DPI, metadata=_metadata(fmt))
     return buffer.getvalue()
 
 
