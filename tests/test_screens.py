@@ -287,7 +287,7 @@ async def test_compare_with_nothing_chosen_says_how_to_choose_then_draws_the_cho
         await pilot.press("c")
         await pilot.pause(0.3)
         plot = app.screen.query_one(PlotextPlot)
-        assert "accuracy: Space on a trial in the list draws it" in chart_text(plot)
+        assert "accuracy: Space on a trial draws it" in chart_text(plot)
         await pilot.press("space")
         await pilot.pause(0.3)
         text = chart_text(plot)

@@ -132,8 +132,8 @@ class CompareScreen(Screen):
     def _draw_curves(self) -> None:
         plot = self.query_one(PlotextPlot)
         curves = {s.label: s.curve for s in self.chosen}
-        empty = "Space on a trial in the list draws it" if not self.chosen else ""
-        self.options.empty_hint = empty or ChartOptions.empty_hint
+        chosen_hint = ChartOptions.empty_hint  # a chosen trial has no epochs yet
+        self.options.empty_hint = chosen_hint if self.chosen else "Space on a trial draws it"
         self.options.colors = {label: plot_color(i) for i, label in enumerate(curves)}
         draw_curves(plot.plt, curves, self.options)
         plot.refresh()
