@@ -16,7 +16,8 @@ from tuilab.cli.common import (
     report_error,
     runs_dir,
 )
-from tuilab.errors import TuilabError
+from tuilab.errors import TuilabError, UsageError
+from tuilab.scenario.bounds import MAX_TRIAL_NAME
 
 TrialOption = Annotated[
     str | None,
@@ -30,6 +31,11 @@ def _steer(
     from tuilab.headless.steer_cmds import steer
 
     try:
+        if trial is not None and not 0 < len(trial) <= MAX_TRIAL_NAME:
+            raise UsageError(
+                f"--trial {trial[:40]!r}: a trial name has 1 to {MAX_TRIAL_NAME:,} characters "
+                f"(this one {len(trial):,})"
+            )
         raise typer.Exit(steer(runs_dir(runs), run, action, factor, out, err, trial=trial))
     except TuilabError as exc:
         report_error(exc)

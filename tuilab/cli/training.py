@@ -24,6 +24,7 @@ from tuilab.cli.completion import complete_scenario
 from tuilab.errors import TuilabError
 from tuilab.presentation.text import plain
 from tuilab.runtime.session import RunRequest
+from tuilab.scenario.bounds import MAX_PARALLEL
 
 SweepOption = Annotated[
     list[str] | None,
@@ -82,8 +83,9 @@ ParallelOption = Annotated[
     typer.Option(
         "--parallel",
         min=1,
-        help="Train up to N trials at once, each in a process of its own "
-        "(one GPU each on a GPU box, the CPU cores shared out otherwise).",
+        max=MAX_PARALLEL,
+        help=f"Train up to N trials at once (at most {MAX_PARALLEL}), each in a process of its "
+        "own (one GPU each on a GPU box, the CPU cores shared out otherwise).",
     ),
 ]
 JsonOption = Annotated[
@@ -163,9 +165,8 @@ def resume(
     root = runs_dir(runs)
     try:
         folder = find_run(root, run, statuses=("stopped", "incomplete", "failed"))
+        scenario = folder.scenario_toml
     except TuilabError as exc:
         report_error(exc)
-    request = RunRequest(
-        folder.scenario_toml, runs_dir=root, json=json_, resume=folder.path, parallel=parallel
-    )
+    request = RunRequest(scenario, runs_dir=root, json=json_, resume=folder.path, parallel=parallel)
     _train(request, headless)

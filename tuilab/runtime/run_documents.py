@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tuilab.scenario.bounds import MAX_VARIANTS
 
 
 class RunMeta(BaseModel):
@@ -14,7 +16,8 @@ class RunMeta(BaseModel):
     model_config = ConfigDict(strict=True, extra="allow")
     scenario: str
     stem: str
-    variants: list[str]
+    variants: list[str] = Field(max_length=MAX_VARIANTS)
+    """The run's variants (a sweep's expanded ones), as many as a scenario may have."""
     status: Literal["running", "finished", "failed", "stopped"]
     pid: int | None = None
     host: str = ""

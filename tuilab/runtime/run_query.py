@@ -19,25 +19,45 @@ SORT_KEYS = ("started", "best_val_accuracy", "test_accuracy", "scenario", "statu
 """What `tuilab runs --sort` takes (newest first, metrics highest first, text A to Z)."""
 _RELATIVE = re.compile(r"(\d{1,6})([mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+MAX_AGO = timedelta(days=36_525)
+"""The longest time ago `--since` takes: 100 years (`36525d`, `5217w`)."""
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """`2026-11-20`, `2026-11-20T14:30`, or a time ago: `90m`, `12h`, `3d`, `2w`.
 
+    A time ago is at most `MAX_AGO`; a date is one from 0001-01-01 to 9999-12-31 in local
+    time (a zone that moves it past either end is refused too).
+
     Raises:
-        UsageError: none of those.
+        UsageError: none of those, or out of range (the one error for all of them: the
+            command line and the app's filter box both show its message).
     """
     value = text.strip()
+    shown = repr(text[:40])
     match = _RELATIVE.fullmatch(value)
     if match:
         delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-        return (now or datetime.now()) - delta
+        if delta > MAX_AGO:
+            raise UsageError(
+                f"--since {shown}: at most 100 years ago ({MAX_AGO.days}d, {MAX_AGO.days // 7}w)"
+            )
+        try:
+            return (now or datetime.now()) - delta
+        except OverflowError:
+            raise UsageError(f"--since {shown}: that is before the year 1") from None
     try:
-        return _naive(datetime.fromisoformat(value))
+        moment = datetime.fromisoformat(value)
     except ValueError:
         raise UsageError(
-            f"--since {text[:40]!r}: give a date (2026-11-20), a time (2026-11-20T14:30) "
+            f"--since {shown}: give a date (2026-11-20), a time (2026-11-20T14:30) "
             "or a time ago (90m, 12h, 3d, 2w)"
+        ) from None
+    try:
+        return _naive(moment)
+    except (OverflowError, ValueError):
+        raise UsageError(
+            f"--since {shown}: in local time that is outside 0001-01-01 .. 9999-12-31"
         ) from None
 
 
@@ -49,7 +69,7 @@ def _naive(moment: datetime) -> datetime:
 def _started(info: RunInfo) -> datetime | None:
     try:
         return _naive(datetime.fromisoformat(info.started))
-    except ValueError:
+    except (ValueError, OverflowError):  # run.json is untrusted: a zone past year 1 or 9999
         return None
 
 

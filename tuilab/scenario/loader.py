@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from tuilab.errors import Problem, ScenarioError
+from tuilab.scenario.bounds import MAX_TRIALS, MAX_VARIANT_NAME, MAX_VARIANTS, count_trials
 from tuilab.scenario.descent import DescentConfig, DescentVariant
 from tuilab.scenario.locate import KeyPath, find_line, line_index, render_path
 from tuilab.scenario.merge import Override, deep_merge, parse_overrides, set_path, shown_item
@@ -43,12 +44,11 @@ TOP_LEVEL_KEYS = (
     "descent",
     "sweep",
 )
-VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
+VARIANT_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_\-]{{0,{MAX_VARIANT_NAME - 1}}}")
 """Variant names: also run-folder names, and `<name>.r<k>` names repeats, so no dots."""
 DEFAULT_VARIANT = "default"
 DOCUMENT_TABLES = ("scenario", "variants", "sweep")
 """Tables of the file that are not part of a variant (a `--set` there changes the file)."""
-MAX_VARIANTS = 1000
 MAX_PROBLEMS = 100
 _SECTIONS: dict[str, type[BaseModel]] = {
     "scenario": ScenarioMeta,
@@ -379,6 +379,11 @@ def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scena
         variants, resolved, sweep = apply_sweep(
             document["sweep"], resolved, schema, meta.seed, path, found.lines
         )
+    elif count_trials(variants) > MAX_TRIALS:
+        trials = count_trials(variants)
+        message = f"make {trials:,} trials with their repeats; at most {MAX_TRIALS:,}"
+        found.add(("variants",), message, "fewer variants or repeats")
+        found.raise_if_any(path)
     tables = {n: t for n, t in raw_variants.items() if isinstance(t, dict)}
     given = tuple(overrides or ())
     return Scenario(path, meta, variants, resolved, given, tables, found.lines, sweep)

@@ -2,7 +2,9 @@
 
 The run folder's own record is used, not the scenario file it came from: that file may have
 changed or gone since. The record is untrusted input (runs are copied between machines), so
-every variant goes through the same schema as a scenario file, and `check_scenario` after it.
+every variant goes through the same schema as a scenario file, and `check_scenario` after it;
+and through the same bounds: at most `MAX_VARIANTS` variants (counted before any is read) making
+at most `MAX_TRIALS` trials with their repeats.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tuilab.errors import Problem, ScenarioError
+from tuilab.scenario.bounds import MAX_TRIALS, MAX_VARIANTS, count_trials
 from tuilab.scenario.loader import VARIANT_NAME, Scenario
 from tuilab.scenario.schema import ScenarioMeta, VariantConfig
 from tuilab.scenario.sweep_record import SWEEP_NAME, SweepInfo
@@ -27,6 +30,9 @@ def scenario_from_resolved(document: Any, source: Path) -> Scenario:
     variants = document.get("variants") if isinstance(document, dict) else None
     if not isinstance(variants, dict) or not variants:
         raise ScenarioError(source, [Problem("has no table of resolved variants", "variants")])
+    if len(variants) > MAX_VARIANTS:
+        message = f"has {len(variants):,} variants; at most {MAX_VARIANTS:,}"
+        raise ScenarioError(source, [Problem(message, "variants")])
     path = document.get("path")
     overrides = document.get("overrides", [])
     if not isinstance(path, str) or not path:
@@ -57,6 +63,10 @@ def scenario_from_resolved(document: Any, source: Path) -> Scenario:
             key = ".".join(str(part) for part in (where, *first["loc"]))
             raise ScenarioError(source, [Problem(first["msg"], key)]) from None
         resolved[name] = body
+    if count_trials(configs) > MAX_TRIALS:
+        trials = count_trials(configs)
+        message = f"make {trials:,} trials with their repeats; at most {MAX_TRIALS:,}"
+        raise ScenarioError(source, [Problem(message, "variants")])
     if sweep is not None:
         sweep = sweep.narrowed([name for name in configs if name in sweep.trials])
     meta = meta or ScenarioMeta()

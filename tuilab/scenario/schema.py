@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tuilab.scenario.bounds import MAX_DATA_VALUES, MAX_PARALLEL, MAX_REPEATS, MAX_SAMPLE_VALUES
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "digits", "synthetic")
 NORMALIZATIONS = ("none", "scale", "center", "standardize")
@@ -38,7 +41,27 @@ class SyntheticData(Strict):
     def _positive(cls, shape: list[int]) -> list[int]:
         if any(d < 1 for d in shape):
             raise ValueError("every dimension must be at least 1")
+        if math.prod(shape) > MAX_SAMPLE_VALUES:
+            raise ValueError(
+                f"makes samples of {math.prod(shape):,} values; at most {MAX_SAMPLE_VALUES:,}"
+            )
         return shape
+
+    @model_validator(mode="after")
+    def _fits(self) -> SyntheticData:
+        """The arrays `make_synthetic` would allocate, refused before any is (`data_values`)."""
+        if self.data_values > MAX_DATA_VALUES:
+            raise ValueError(
+                f"makes {self.data_values:,} values ((samples + test_samples + classes) x "
+                f"{math.prod(self.shape):,} values a sample); at most {MAX_DATA_VALUES:,} "
+                f"({MAX_DATA_VALUES * 4 // 2**30} GiB as float32)"
+            )
+        return self
+
+    @property
+    def data_values(self) -> int:
+        """Values of the training, test and prototype arrays together."""
+        return (self.samples + self.test_samples + self.classes) * math.prod(self.shape)
 
 
 class DataConfig(Strict):
@@ -121,7 +144,7 @@ class CompileConfig(Strict):
 
     optimizer: str | ClassSpec = "adam"
     loss: str | ClassSpec = "sparse_categorical_crossentropy"
-    metrics: list[str] = Field(default_factory=lambda: ["accuracy"])
+    metrics: list[str | ClassSpec] = Field(default_factory=lambda: ["accuracy"])
 
     @field_validator("optimizer")
     @classmethod
@@ -132,6 +155,11 @@ class CompileConfig(Strict):
     @classmethod
     def _loss_typed(cls, spec: str | ClassSpec) -> str | ClassSpec:
         return require_type(spec, '{ type = "SparseCategoricalCrossentropy", from_logits = true }')
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_typed(cls, specs: list[str | ClassSpec]) -> list[str | ClassSpec]:
+        return [require_type(spec, '{ type = "F1Score" }') for spec in specs]
 
 
 class FitConfig(Strict):
@@ -148,11 +176,11 @@ class FitConfig(Strict):
 class RunConfig(Strict):
     """The `[run]` table: repeats, distribution, how many trials train at once where, backend."""
 
-    repeats: int = Field(default=1, ge=1, le=100)
+    repeats: int = Field(default=1, ge=1, le=MAX_REPEATS)
     strategy: Literal["auto", "default", "mirrored", "multi_worker"] = "auto"
     devices: list[str] | None = None
     save_model: bool = True
-    parallel: Annotated[int, Field(ge=1, le=256)] | Literal["auto"] = 1
+    parallel: Annotated[int, Field(ge=1, le=MAX_PARALLEL)] | Literal["auto"] = 1
     """Trials training at once, each in a process of its own ("auto": one per visible GPU)."""
     executor: Literal["local", "ray"] = "local"
     """Where those processes run: this machine, or a Ray cluster (`RAY_ADDRESS`)."""

@@ -29,12 +29,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from tuilab.errors import Problem, ScenarioError
+from tuilab.scenario.bounds import MAX_SWEEP_KEYS, MAX_TRIALS, count_trials
 from tuilab.scenario.locate import KeyPath, find_line, render_path
 from tuilab.scenario.merge import parse_override
 from tuilab.scenario.problems import problems_from_validation, shown, suggest
 from tuilab.scenario.schema import CompileConfig
 from tuilab.scenario.sweep_laws import (
-    MAX_TRIALS,
     MAX_VALUES,
     Law,
     LogUniform,
@@ -54,7 +54,7 @@ from tuilab.scenario.sweep_record import (
     value_labels,
 )
 
-MAX_KEYS = 16
+MAX_KEYS = MAX_SWEEP_KEYS
 RESERVED = ("method", "samples", "seed")
 OPTIMIZER_CLASSES = {
     "adam": "Adam",
@@ -310,6 +310,9 @@ def expand(
     for variant, base in merged.items():
         for values, shown_values in zip(combos, labels, strict=True):
             name = trial_name(variant, short, list(shown_values))
+            if name in points:  # two cut names with one hash: never seen, but never merged
+                problem = Problem("two trials would have one name", f"sweep {name[:80]}")
+                return {}, {}, _record(plan, short, points, seed), [problem]
             document = copy.deepcopy(base)
             for key, value in zip(plan.keys, values, strict=True):
                 reason = set_key(document, key.path, value)
@@ -384,7 +387,7 @@ def apply_sweep(
     line = find_line(lines, ("sweep",))
     if bad:
         raise ScenarioError(source, [replace(problem, line=line) for problem in bad])
-    trials = sum(getattr(getattr(v, "run", None), "repeats", 1) for v in variants.values())
+    trials = count_trials(variants)
     if trials > MAX_TRIALS:
         message = f"makes {trials:,} trials with their repeats; at most {MAX_TRIALS:,}"
         raise ScenarioError(source, [Problem(message, "sweep", line, "fewer repeats or values")])

@@ -1,7 +1,9 @@
 """The fixed keys of `[sweep]` and the distributions a random sweep draws from.
 
 `{ uniform = [a, b] }`, `{ log_uniform = [a, b] }` (its logarithm uniform; a, b > 0),
-`{ int_uniform = [a, b] }` (both ends included) and `{ choice = [...] }`. Floats are rounded to
+`{ int_uniform = [a, b] }` (both ends included, within int64) and `{ choice = [...] }`. Every
+range is ordered (a <= b) and finite, a `uniform` one finite in width too (b - a: numpy draws
+`a + (b - a) * u`), so a draw never overflows (bounds: `bounds.py`). Floats are rounded to
 `RANDOM_DIGITS` significant digits (and kept within the bounds), so that a trial's name shows
 its values exactly.
 """
@@ -14,10 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from tuilab.scenario.bounds import INT64_MAX, INT64_MIN, MAX_TRIALS, finite_width
 from tuilab.scenario.schema import Strict
 
-MAX_TRIALS = 1000
-"""Expanded trials (variants x combinations x repeats) a sweep may make."""
 MAX_VALUES = 1000
 """Values of one key (a grid list or a choice)."""
 RANDOM_DIGITS = 3
@@ -41,12 +42,18 @@ class SweepSettings(Strict):
 
 
 def _bounds(values: list[float], name: str, positive: bool = False) -> None:
+    low, high = values
     if not all(math.isfinite(v) for v in values):
         raise ValueError(f"{name} takes finite numbers")
-    if positive and values[0] <= 0:
+    if positive and low <= 0:
         raise ValueError(f"{name} takes positive numbers (its logarithm is drawn uniformly)")
-    if values[0] > values[1]:
+    if low > high:
         raise ValueError(f"{name} takes [low, high] with low <= high")
+    if not positive and not finite_width(low, high):
+        raise ValueError(
+            f"{name} takes a range whose width (high - low) is a finite number, "
+            f"got a width of {high - low}"
+        )
 
 
 class Uniform(Strict):
@@ -78,7 +85,12 @@ class IntUniform(Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> IntUniform:
-        if self.int_uniform[0] > self.int_uniform[1]:
+        low, high = self.int_uniform
+        if not (INT64_MIN <= low <= INT64_MAX and INT64_MIN <= high <= INT64_MAX):
+            raise ValueError(
+                f"int_uniform takes integers from {INT64_MIN:,} to {INT64_MAX:,} (int64)"
+            )
+        if low > high:
             raise ValueError("int_uniform takes [low, high] with low <= high")
         return self
 
@@ -131,7 +143,8 @@ def draw(values: list[Any] | None, law: Law | None, rng: Any) -> Any:
         return int(rng.integers(law.int_uniform[0], law.int_uniform[1], endpoint=True))
     if isinstance(law, LogUniform):
         low, high = law.log_uniform
-        value = math.exp(rng.uniform(math.log(low), math.log(high)))
+        exponent = float(rng.uniform(math.log(low), math.log(high)))
+        value = math.exp(min(exponent, math.log(high)))
     elif isinstance(law, Uniform):
         low, high = law.uniform
         value = float(rng.uniform(low, high))

@@ -6,7 +6,10 @@ longer when two keys would read the same); values are written compactly and exac
 as Python's shortest repr, `1e-05` as `1e-5`), strings with only letters, digits, `_`, `.` and
 `-` (anything else becomes `_`, so a name never holds markup, an escape or a `/`). When two
 different values of one key would read the same (`1` and `1.0`, `"a/b"` and `"a_b"`, two
-tables), that key's values are numbered instead: `#1`, `#2`...
+tables), that key's values are numbered instead: `#1`, `#2`... The part in brackets is at most
+`MAX_SWEEP_LABELS` characters: a longer one (many long keys, huge integers) is cut and ends
+with `...#` and a hash of the whole, so every trial of a sweep keeps a name of its own that
+`tuilab stop --trial` takes (`bounds.MAX_TRIAL_NAME`).
 
 `SweepInfo` is kept in the `Scenario` and in the run store's `resolved.json` (`sweep`), so a
 stored run is tabulated later without expanding anything again. A stored record is untrusted
@@ -15,6 +18,7 @@ input: `SweepInfo.from_document` checks it through a schema.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -22,13 +26,26 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tuilab.scenario.bounds import (
+    MAX_SWEEP_KEYS,
+    MAX_SWEEP_LABELS,
+    MAX_TRIALS,
+    MAX_VARIANT_NAME,
+)
+
 SHORT_ALIASES = {"learning_rate": "lr", "batch_size": "batch"}
 """Short key names for the keys swept most."""
 MAX_LABEL = 24
 """Characters of a string value shown in a trial name."""
 _UNSAFE_LABEL = re.compile(r"[^A-Za-z0-9_.\-]")
-SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}\[[A-Za-z0-9_.#=,\-]{1,2000}\]")
+SWEEP_NAME = re.compile(
+    rf"[A-Za-z0-9][A-Za-z0-9_\-]{{0,{MAX_VARIANT_NAME - 1}}}"
+    rf"\[[A-Za-z0-9_.#=,\-]{{1,{MAX_SWEEP_LABELS}}}\]"
+)
 """A generated sweep trial name: a variant name, then `[key=value,...]` in a safe alphabet."""
+CUT_MARK = "...#"
+DIGEST_CHARS = 12
+"""Hex digits of the hash that ends a cut name (48 bits: no two of 1,000 trials share one)."""
 
 
 def short_names(paths: list[tuple[str, ...]]) -> list[str]:
@@ -85,8 +102,13 @@ def value_labels(values: list[Any]) -> list[str]:
 
 
 def trial_name(variant: str, short: list[str], labels: list[str]) -> str:
-    """`adam[lr=0.01,batch=64]`."""
-    return f"{variant}[{','.join(f'{k}={v}' for k, v in zip(short, labels, strict=True))}]"
+    """`adam[lr=0.01,batch=64]`; past `MAX_SWEEP_LABELS` characters in brackets, cut and
+    ended by a hash of the whole: `adam[lr=0.01,units=12345...#3f2a9c1b04aa]`."""
+    inner = ",".join(f"{k}={v}" for k, v in zip(short, labels, strict=True))
+    if len(inner) > MAX_SWEEP_LABELS:
+        digest = hashlib.sha256(inner.encode("utf-8")).hexdigest()[:DIGEST_CHARS]
+        inner = inner[: MAX_SWEEP_LABELS - len(CUT_MARK) - DIGEST_CHARS] + CUT_MARK + digest
+    return f"{variant}[{inner}]"
 
 
 @dataclass(frozen=True)
@@ -191,17 +213,17 @@ class SweepInfo:
 
 class _PointDoc(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
-    variant: str = Field(max_length=64)
-    values: list[Any] = Field(max_length=64)
-    labels: list[str] = Field(max_length=64)
+    variant: str = Field(max_length=MAX_VARIANT_NAME)
+    values: list[Any] = Field(max_length=MAX_SWEEP_KEYS)
+    labels: list[str] = Field(max_length=MAX_SWEEP_KEYS)
 
 
 class _SweepDoc(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
     method: Literal["grid", "random"]
-    keys: list[str] = Field(min_length=1, max_length=64)
-    short: list[str] = Field(max_length=64)
-    log_keys: list[str] = Field(default_factory=list, max_length=64)
-    seed: int | None = None
-    samples: int | None = None
-    trials: dict[str, _PointDoc] = Field(max_length=100_000)
+    keys: list[str] = Field(min_length=1, max_length=MAX_SWEEP_KEYS)
+    short: list[str] = Field(max_length=MAX_SWEEP_KEYS)
+    log_keys: list[str] = Field(default_factory=list, max_length=MAX_SWEEP_KEYS)
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    samples: int | None = Field(default=None, ge=1, le=MAX_TRIALS)
+    trials: dict[str, _PointDoc] = Field(max_length=MAX_TRIALS)
