@@ -36,9 +36,12 @@ TensorBoard. Refused: ProgbarLogger, History, LambdaCallback, LearningRateSchedu
 RemoteMonitor, OrbaxCheckpoint and the bases Callback and CallbackList.
 
 Optimizers: all but LossScaleOptimizer, MultiOptimizer and the base Optimizer. Losses: all
-but the base Loss. Learning-rate schedules, initializers, regularizers and constraints: the
-concrete classes of `keras.optimizers.schedules`, `keras.initializers`, `keras.regularizers`
-and `keras.constraints`, built by tuilab from `{ type = "...", ... }` tables.
+but the base Loss. Metrics (`compile.metrics` tables such as `{ type = "F1Score" }`): all but
+the base Metric, MeanMetricWrapper (it wraps a Python function) and Mean and Sum (they
+reduce values they are given, not labels and predictions). Learning-rate schedules,
+initializers, regularizers and constraints: the concrete classes of
+`keras.optimizers.schedules`, `keras.initializers`, `keras.regularizers` and
+`keras.constraints`, built by tuilab from `{ type = "...", ... }` tables.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ _PREPROCESSING = (
 _WRAPS = "it takes another layer, or a config that Keras deserialises into one"
 _RNN_INSTEAD = "use LSTM, GRU or SimpleRNN"
 _ONE_INPUT = "it takes several inputs; a tuilab model is one Sequential stack with one input"
+_REDUCES = "it reduces values it is given, not the labels and predictions compile passes"
 _VOCABULARY = "it can read its vocabulary from a file on disk; tuilab's datasets are numeric"
 
 REFUSED: dict[str, dict[str, tuple[str, str]]] = {
@@ -175,6 +179,12 @@ REFUSED: dict[str, dict[str, tuple[str, str]]] = {
         "Optimizer": ("it is the abstract base class", 'use e.g. "adam" or "sgd"'),
     },
     "losses": {"Loss": ("it is the abstract base class", "name a concrete loss")},
+    "metrics": {
+        "Metric": ("it is the abstract base class", 'name a concrete metric, e.g. "accuracy"'),
+        "MeanMetricWrapper": ("it wraps a Python function; a scenario holds no code", ""),
+        "Mean": (_REDUCES, 'e.g. { type = "F1Score" } or "accuracy"'),
+        "Sum": (_REDUCES, 'e.g. { type = "F1Score" } or "accuracy"'),
+    },
 }
 _BASES = {
     "optimizers.schedules": "LearningRateSchedule",
@@ -209,7 +219,14 @@ SCHEDULES = frozenset(
         "CosineDecayRestarts",
     ]
 )
-OPEN_NAMESPACES = ("optimizers", "losses", "initializers", "regularizers", "constraints")
+OPEN_NAMESPACES = (
+    "optimizers",
+    "losses",
+    "metrics",
+    "initializers",
+    "regularizers",
+    "constraints",
+)
 """Namespaces whose every class computes only; their refusals are listed in REFUSED."""
 
 REFUSED_ARGUMENTS: dict[str, dict[str, str]] = {

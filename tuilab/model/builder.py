@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from tuilab.model.keras_classes import KerasLookupError, instantiate
+from tuilab.model.names import named_problem
 from tuilab.model.plan import LayerPlan, plan_layers
 from tuilab.scenario.schema import VariantConfig
 
@@ -54,6 +55,18 @@ def _create(plan: LayerPlan) -> Any:
         raise BuildError(_layer_key(plan), f"{plan.type}: {_first_line(exc)}") from None
 
 
+def check_names(plans: list[LayerPlan], backend: str) -> None:
+    """Refuse a layer name Keras or the backend cannot train with (`tuilab.model.names`).
+
+    Raises:
+        BuildError: at the layer's `name`.
+    """
+    problem = named_problem(plans, backend)
+    if problem is not None:
+        index, message, hint = problem
+        raise BuildError((*_layer_key(plans[index]), "name"), message, hint)
+
+
 def build_model(config: VariantConfig, input_shape: tuple[int, ...], classes: int) -> Any:
     """Create the Sequential model for `config` on inputs of `input_shape`.
 
@@ -61,13 +74,14 @@ def build_model(config: VariantConfig, input_shape: tuple[int, ...], classes: in
         BuildError: for an unknown layer or argument, a bad value, a shape that cannot
             work, or an output that does not match the classes and the loss.
     """
-    from tuilab.backend import import_keras
+    from tuilab.backend import import_keras, requested_backend
 
     keras = import_keras()
     model = keras.Sequential(name="model")
     model.add(keras.Input(shape=input_shape, name="input"))
     shape: tuple[Any, ...] = (None, *input_shape)
     plans = plan_layers(config.model)
+    check_names(plans, config.run.backend or requested_backend())
     if config.fit.mixed_precision:  # the final softmax stays in float32 for a stable loss
         plans[-1] = dataclasses.replace(plans[-1], args={**plans[-1].args, "dtype": "float32"})
     for plan in plans:

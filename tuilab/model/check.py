@@ -8,7 +8,14 @@ from typing import Any
 from tuilab.data.preprocess import input_shape_for
 from tuilab.data.sources import spec_for
 from tuilab.model.builder import BuildError, build_model
-from tuilab.model.compile import check_callbacks, check_metrics, make_loss, make_optimizer
+from tuilab.model.compile import (
+    check_callbacks,
+    check_metric_results,
+    check_metrics,
+    check_monitors,
+    make_loss,
+    make_optimizer,
+)
 from tuilab.scenario.schema import VariantConfig
 
 
@@ -45,6 +52,15 @@ def check_variant(config: VariantConfig) -> tuple[Any, list[BuildError]]:
     except BuildError as exc:
         errors.append(exc)
         model = None
+    metric_keys = [exc for exc in errors if exc.key[:2] == ("compile", "metrics")]
+    if model is not None and not metric_keys:
+        try:  # on the labels and output training gives them
+            output = tuple(model.outputs[0].shape)
+            compiled = config.compile
+            arrays = check_metric_results(compiled.metrics, compiled.loss, output, spec.classes)
+            check_monitors(config.callbacks, arrays)
+        except BuildError as exc:
+            errors.append(exc)
     return model, errors
 
 

@@ -18,7 +18,15 @@ from tuilab.model.keras_classes import (
 
 Key = tuple[str | int, ...]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-__all__ = ["check_callbacks", "check_metrics", "make_callbacks", "make_loss", "make_optimizer"]
+__all__ = [
+    "check_callbacks",
+    "check_metric_results",
+    "check_metrics",
+    "check_monitors",
+    "make_callbacks",
+    "make_loss",
+    "make_optimizer",
+]
 
 
 def _from_spec(namespace: str, spec: str | dict[str, Any], key: Key) -> Any:
@@ -96,32 +104,161 @@ def make_loss(spec: str | dict[str, Any]) -> Any:
     return _from_spec("losses", spec, ("compile", "loss"))
 
 
-def check_metrics(metrics: list[str]) -> list[str]:
-    """Return `metrics` after checking Keras knows each name."""
+_KNOWN_METRICS = [
+    "accuracy",
+    "sparse_categorical_accuracy",
+    "categorical_accuracy",
+    "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+    "auc",
+    "precision",
+    "recall",
+    "f1_score",
+    "mae",
+    "mse",
+]
+
+
+def check_metrics(metrics: list[str | dict[str, Any]]) -> list[Any]:
+    """The metrics to compile with: a name Keras knows, or a fresh instance of a
+    `{ type = "F1Score", average = "macro" }` table (checked as every Keras class is)."""
     from tuilab.backend import import_keras
 
     keras = import_keras()
-    for index, name in enumerate(metrics):
+    checked: list[Any] = []
+    for index, spec in enumerate(metrics):
+        key: Key = ("compile", "metrics", index)
+        if isinstance(spec, dict):
+            checked.append(_from_spec("metrics", spec, key))
+            continue
         try:
-            if not _NAME.match(name):  # a plain name: never a dotted path or a config
-                raise ValueError(name)
-            keras.metrics.get(name)
+            if not isinstance(spec, str) or not _NAME.match(spec):  # never a path or a config
+                raise ValueError(spec)
+            keras.metrics.get(spec)
         except (ValueError, TypeError):
-            known = [
-                "accuracy",
-                "sparse_categorical_accuracy",
-                "categorical_accuracy",
-                "top_k_categorical_accuracy",
-                "sparse_top_k_categorical_accuracy",
-                "auc",
-                "precision",
-                "recall",
-                "mae",
-                "mse",
-            ]
             raise BuildError(
-                ("compile", "metrics", index),
-                f"unknown Keras metric {name!r}",
-                suggest(name, known) or 'e.g. "accuracy"',
+                key,
+                f"unknown Keras metric {spec!r}",
+                suggest(str(spec), _KNOWN_METRICS) or 'e.g. "accuracy"',
             ) from None
-    return list(metrics)
+        checked.append(spec)
+    return checked
+
+
+def check_metric_results(
+    metrics: list[str | dict[str, Any]],
+    loss: str | dict[str, Any],
+    output_shape: tuple[int | None, ...],
+    classes: int,
+) -> list[str]:
+    """Each metric must update and give a number (or an array of numbers) on a batch shaped as
+    training gives it: the labels the loss asks for (class indices, or one-hot rows for
+    categorical_crossentropy) and predictions of the model's output shape.
+
+    Keras itself is asked, through `compute_metrics` of a throwaway model compiled with the
+    metric alone (no tracing: this is cheap); what fails here fails every trial's first batch.
+
+    Returns:
+        The names of the results that are arrays (`f1_score` of an F1Score per class).
+
+    Raises:
+        BuildError: at the first metric Keras cannot update or whose result is not numbers.
+    """
+    from tuilab.data.preprocess import wants_one_hot
+
+    one_hot = wants_one_hot(loss)
+    arrays: list[str] = []
+    for index, spec in enumerate(metrics):
+        problem, vectors = _metric_problem(spec, output_shape, classes, one_hot)
+        arrays += vectors
+        if problem is None:
+            continue
+        hint = ""
+        if _metric_problem(spec, output_shape, classes, not one_hot)[0] is None:
+            hint = (
+                'this metric needs one-hot labels: set compile.loss = "categorical_crossentropy"'
+                " (tuilab then one-hot encodes the labels)"
+                if not one_hot
+                else 'this metric needs class indices: use "sparse_categorical_crossentropy"'
+            )
+        name = spec.get("type") if isinstance(spec, dict) else spec
+        raise BuildError(("compile", "metrics", index), f"{name}: {problem}", hint)
+    return arrays
+
+
+def check_monitors(callbacks: list[dict[str, Any]], arrays: list[str]) -> None:
+    """A callback's `monitor` needs one number: not a metric whose result is an array (Keras's
+    EarlyStopping would fail comparing it at the first epoch's end).
+
+    Raises:
+        BuildError: at the first such `monitor`.
+    """
+    for index, callback in enumerate(callbacks):
+        monitor = callback.get("monitor")
+        if isinstance(monitor, str) and monitor.removeprefix("val_") in arrays:
+            raise BuildError(
+                ("callbacks", index, "monitor"),
+                f"{callback.get('type')} monitors {monitor!r}, an array (one value per class "
+                "or threshold); it needs one number",
+                'give the metric average = "macro" (F1Score, FBetaScore), or monitor another',
+            )
+
+
+_metric_problems: dict[str, tuple[str | None, tuple[str, ...]]] = {}
+"""What `_metric_problem` found, by its arguments (a sweep checks the same metric often)."""
+
+
+def _metric_problem(
+    spec: str | dict[str, Any],
+    output_shape: tuple[int | None, ...],
+    classes: int,
+    one_hot: bool,
+) -> tuple[str | None, tuple[str, ...]]:
+    import json
+
+    cache_key = json.dumps([spec, list(output_shape), classes, one_hot], default=str)
+    if cache_key not in _metric_problems:
+        _metric_problems[cache_key] = _probe_metric(spec, output_shape, classes, one_hot)
+    return _metric_problems[cache_key]
+
+
+def _probe_metric(
+    spec: str | dict[str, Any],
+    output_shape: tuple[int | None, ...],
+    classes: int,
+    one_hot: bool,
+) -> tuple[str | None, tuple[str, ...]]:
+    """Why Keras cannot update the metric on such a batch (None if it can), and the names of
+    its results that are arrays."""
+    import numpy as np
+
+    from tuilab.backend import import_keras
+
+    keras = import_keras()
+    batch, units = 4, tuple(int(d or 1) for d in output_shape[1:])
+    labels = np.arange(batch, dtype=np.int64) % max(classes, 1)
+    y_true = np.eye(classes, dtype=np.float32)[labels] if one_hot else labels
+    rng = np.random.default_rng(0)
+    y_pred = rng.uniform(0.05, 0.95, size=(batch, *units)).astype(np.float32)
+    if units and units[-1] > 1:
+        y_pred /= y_pred.sum(axis=-1, keepdims=True)
+    arrays = []
+    try:
+        (metric,) = check_metrics([spec])
+        probe = keras.Sequential([keras.Input(units), keras.layers.Identity()], name="probe")
+        probe.compile(loss=None, metrics=[metric])
+        results = probe.compute_metrics(None, y_true, y_pred, None)
+        for name, value in results.items():
+            if np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64).ndim:
+                arrays.append(name)
+    except BuildError:
+        return None, ()  # reported by check_metrics
+    except Exception as exc:
+        return _keras_words(exc), ()
+    return None, tuple(arrays)
+
+
+def _keras_words(exc: Exception) -> str:
+    """The first line of a Keras error, without TensorFlow's node and op decorations."""
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", _first_line(exc))
+    return re.sub(r"\s*\[Op:[^\]]*\].*$", "", text).strip() or type(exc).__name__

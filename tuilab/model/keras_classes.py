@@ -16,6 +16,7 @@ NAMESPACES = (
     "optimizers",
     "callbacks",
     "losses",
+    "metrics",
     "optimizers.schedules",
     "initializers",
     "regularizers",
@@ -24,6 +25,7 @@ NAMESPACES = (
 SINGULAR = {
     "optimizers": "optimizer",
     "losses": "loss",
+    "metrics": "metric",
     "callbacks": "callback",
     "layers": "layer",
     "optimizers.schedules": "learning-rate schedule",
@@ -71,6 +73,7 @@ def class_names(namespace: str) -> dict[str, type]:
         "optimizers": keras.optimizers.Optimizer,
         "callbacks": keras.callbacks.Callback,
         "losses": keras.losses.Loss,
+        "metrics": keras.metrics.Metric,
         "optimizers.schedules": keras.optimizers.schedules.LearningRateSchedule,
         "initializers": keras.initializers.Initializer,
         "regularizers": keras.regularizers.Regularizer,

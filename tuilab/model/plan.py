@@ -97,7 +97,9 @@ def plan_layers(config: ModelConfig) -> list[LayerPlan]:
 
 
 def _named(plans: list[LayerPlan]) -> list[LayerPlan]:
-    """Give every layer a deterministic Keras-style name (dense, dense_1, ...) unless named."""
+    """Give every layer a deterministic Keras-style name (dense, dense_1, ...) unless named;
+    a name the scenario gave a layer is skipped (Keras needs each name once)."""
+    taken = {plan.args["name"] for plan in plans if isinstance(plan.args.get("name"), str)}
     counts: dict[str, int] = {}
     named = []
     for plan in plans:
@@ -105,8 +107,10 @@ def _named(plans: list[LayerPlan]) -> list[LayerPlan]:
             named.append(plan)
             continue
         base = _snake(plan.type)
-        count = counts.get(base, 0)
-        counts[base] = count + 1
-        name = base if count == 0 else f"{base}_{count}"
+        name = ""
+        while not name or name in taken:
+            count = counts.get(base, 0)
+            counts[base] = count + 1
+            name = base if count == 0 else f"{base}_{count}"
         named.append(LayerPlan(plan.type, {**plan.args, "name": name}, plan.source, plan.added))
     return named

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Container, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from functools import cache
 from typing import Any, ClassVar, get_type_hints
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from typing_extensions import TypedDict
 
@@ -43,6 +45,55 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [json_safe(v) for v in value]
     return value
+
+
+def metric_values(
+    logs: Mapping[str, Any] | None, leave_out: Container[str] = ()
+) -> dict[str, float]:
+    """Keras's logs as the plain floats an event holds: where every log becomes event values.
+
+    A scalar stays `float(value)`, exactly as before. A metric whose result is an array
+    (F1Score and FBetaScore per class, Precision with a list of `thresholds`, ...) becomes
+    its mean under its own name plus one value per element: `f1_score` and `f1_score_0`,
+    `f1_score_1`, ... (`name_0_1` for a 2-D result; `val_f1_score_0` for its validation).
+    The keys stay plain identifiers, so CSV headers and TensorBoard tags take them as they are.
+    A key Keras itself logged wins over an element's key; values that are not numbers (text,
+    None) are left out.
+    """
+    values: dict[str, float] = {}
+    if not logs:
+        return values
+    for name, value in logs.items():
+        if name in leave_out:
+            continue
+        if getattr(value, "ndim", 0) == 0:  # Keras gives Python floats: one attribute look-up
+            try:
+                values[name] = float(value)
+                continue
+            except (TypeError, ValueError):
+                pass  # a list, or not a number
+        _add_elements(values, name, value, logs)
+    return values
+
+
+def _add_elements(values: dict[str, float], name: str, value: Any, logs: Mapping[str, Any]) -> None:
+    """`name` as the mean of an array-valued result and one key per element."""
+    if value is None:
+        return
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return
+    if array.ndim == 0:
+        values[name] = float(array)
+        return
+    if array.size == 0:
+        return
+    values[name] = float(np.mean(array))
+    for index in np.ndindex(array.shape):
+        key = name + "".join(f"_{i}" for i in index)
+        if key not in logs:
+            values[key] = float(array[index])
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from tuilab.runtime.events import (
     EpochEnded,
     Event,
     LearningRateChanged,
+    metric_values,
 )
 from tuilab.runtime.layer_stats import LayerProbe
 
@@ -180,7 +181,7 @@ class _ReporterMixin:
         now = time.monotonic()
         if now >= self._next_progress:
             self._next_progress = now + PROGRESS_INTERVAL_S
-            values = {k: float(v) for k, v in (logs or {}).items()}
+            values = metric_values(logs)
             self.sink(BatchProgress(self.trial, self.epoch, self.batch, self.steps, values))
 
     def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -191,7 +192,7 @@ class _ReporterMixin:
         if self.failure or self.stopped_now:
             return
         seconds = time.perf_counter() - self._epoch_start
-        values = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
+        values = metric_values(logs, leave_out=("learning_rate",))
         self.epochs_done = self.epoch
         samples = self.batch * self.batch_size
         self.sink(

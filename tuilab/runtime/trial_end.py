@@ -15,7 +15,7 @@ from tuilab.data.class_names import class_names
 from tuilab.data.sources import spec_for
 from tuilab.runtime.confusion import classification_report
 from tuilab.runtime.distribute import undistributed
-from tuilab.runtime.events import Event, VariantFailed, VariantFinished
+from tuilab.runtime.events import Event, VariantFailed, VariantFinished, metric_values
 from tuilab.runtime.mistakes import write_mistakes
 from tuilab.runtime.run_folder import RunFolder
 from tuilab.runtime.training_state import discard_state
@@ -50,7 +50,7 @@ def finish_trial(
             verbose=0,
             return_dict=True,
         )
-        test = {k: float(v) for k, v in values.items()}
+        test = metric_values(values)
         report_confusion(sink, artifacts, trial, model, data)
     if artifacts is not None and trial.config.run.save_model:
         path = RunFolder(artifacts).model_file(trial.name)
