@@ -298,7 +298,8 @@ def test_an_unstored_run_writes_into_a_temporary_folder_removed_at_the_end(
     text = TINY + '[[callbacks]]\ntype = "CSVLogger"\n[[callbacks]]\ntype = "TensorBoard"\n'
     result = invoke("run", str(write_scenario(text)), "--headless", "--no-store")
     assert result.exit_code == 0, result.output[-2000:]
-    assert not list(scratch.iterdir())
+    left = [p for p in scratch.iterdir() if not p.name.startswith("__autograph_generated_file")]
+    assert not left  # AutoGraph's own cache of converted functions may stay (TensorFlow's)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scenario.toml", "scratch"]
 
 
