@@ -337,3 +337,18 @@ def test_out_of_memory_advice_names_the_batch_size(write_scenario):
     error = tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
     message = describe_failure(error, config)
     assert message.startswith("out of memory") and "smaller batch size than 64" in message
+
+
+def test_the_runs_dir_before_the_command_is_the_commands_runs_dir(tmp_path, monkeypatch):
+    """`tuilab --runs-dir D show latest` looked in ./runs; it means `show latest --runs-dir D`."""
+    monkeypatch.chdir(tmp_path)
+    for where in ("first", "second"):
+        (tmp_path / where).mkdir()
+    before = CliRunner().invoke(app, ["--runs-dir", "first", "runs"])
+    assert before.exit_code == 0
+    shown = CliRunner().invoke(app, ["--runs-dir", "first", "show", "latest"])
+    assert shown.exit_code == 2 and "under first" in shown.output, shown.output
+    given = CliRunner().invoke(
+        app, ["--runs-dir", "first", "show", "latest", "--runs-dir", "second"]
+    )
+    assert "under second" in given.output  # the command's own option wins

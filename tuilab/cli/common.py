@@ -94,6 +94,9 @@ def main_callback(
     runs: RunsDirOption = None,
 ) -> None:
     """Without a command, open the app on ./scenarios (pick, run, compare from the keyboard)."""
+    if runs is not None and ctx.invoked_subcommand is not None:
+        # `tuilab --runs-dir D show latest` means the same as `tuilab show latest --runs-dir D`
+        ctx.default_map = {ctx.invoked_subcommand: {"runs": str(runs)}}
     if ctx.invoked_subcommand is None:
         from tuilab.app.launch import launch_app
 
