@@ -8,6 +8,8 @@ from __future__ import annotations
 
 RUN_JSON = "run.json"
 HEARTBEAT = "heartbeat"
+OWNER_LOCK = "owner.lock"
+"""The soft lock of the process that trains the run: its pid, host and start (`run_lock`)."""
 SCENARIO_TOML = "scenario.toml"
 RESOLVED_JSON = "resolved.json"
 EVENTS_JSONL = "events.jsonl"

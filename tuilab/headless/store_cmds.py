@@ -92,7 +92,7 @@ def _charts(console: Console, curves: dict, metrics: list[str]) -> None:
 
 def show(root: Path, name: str, console: Console) -> int:
     """One run's results table and curves (what could be read, for a corrupt run)."""
-    stored = load_run(find_run(root, name))
+    stored = load_run(find_run(root, name, logdirs=True))
     curves = CurveBook()
     for event in stored.events:
         curves.handle(event)
@@ -125,7 +125,7 @@ def parse_items(root: Path, items: list[str]) -> list[tuple[Path, str | None]]:
     parsed = []
     for item in items:
         run, _, variant = item.partition(":")
-        parsed.append((find_run(root, run).path, variant or None))
+        parsed.append((find_run(root, run, logdirs=True).path, variant or None))
     return parsed
 
 

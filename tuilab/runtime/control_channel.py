@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from tuilab.errors import RunStoreError
 from tuilab.runtime.control import RunControl
 from tuilab.runtime.run_folder import RunFolder
+from tuilab.scenario.bounds import MAX_TRIAL_NAME
 
 MAX_REQUEST_BYTES = 4096
 POLL_SECONDS = 0.2
@@ -48,7 +49,7 @@ class ControlRequest(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
     action: Literal["stop", "stop_after_epoch", "scale_lr", "checkpoint", "confusion"]
     factor: float | None = None
-    trial: str | None = Field(default=None, min_length=1, max_length=200)
+    trial: str | None = Field(default=None, min_length=1, max_length=MAX_TRIAL_NAME)
     """The one trial it is for (None: every trial training now)."""
     sent: datetime
     pid: int = Field(ge=1)
@@ -179,6 +180,9 @@ class ControlChannel:
         on_refused: Called (on the channel's thread) with the reason of each refused request,
             and once if the folder is not private (steering from outside is then off).
         poll_seconds: How often the folder is listed.
+        since: When this process took the run (`RunLock.since`): a request sent before then
+            was meant for an earlier process (one that died before reading it) and is
+            discarded with a note, never applied.
     """
 
     def __init__(
@@ -187,8 +191,10 @@ class ControlChannel:
         control: RunControl,
         on_refused: Callable[[str], None] | None = None,
         poll_seconds: float = POLL_SECONDS,
+        since: datetime | None = None,
     ) -> None:
         self.folder = control_folder(run_folder)
+        self.since = since
         self.control = control
         self.on_refused = on_refused
         self.poll_seconds = poll_seconds
@@ -281,6 +287,12 @@ class ControlChannel:
                 self._refuse(f"{shown}: {reason}cannot be removed ({problem}), left in place")
             elif request is None:
                 self._refuse(f"{shown}: {reason}")
+            elif self.since is not None and request.sent < self.since:
+                sent = request.sent.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+                self._refuse(
+                    f"discarded a {request.action} request sent at {sent} by pid {request.pid}, "
+                    "before this process took the run (it was meant for an earlier one)"
+                )
             else:
                 self._apply(request)
                 applied += 1

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +20,8 @@ from pathlib import Path
 from tuilab.errors import RunStoreError, UsageError
 from tuilab.runtime.run_folder import STALE_SECONDS, RunFolder, RunInfo, trash_dir
 from tuilab.runtime.run_listing import find_run, list_runs
+from tuilab.runtime.run_lock import RunLock, holder, remove_marker
+from tuilab.runtime.store_files import write_atomic
 from tuilab.runtime.user_text import (
     MAX_NOTE_BYTES,
     MAX_TAGS,
@@ -34,18 +35,14 @@ TAG_RULE = "a tag is a letter or digit, then up to 31 letters, digits, '_', '.',
 
 # -- tags and notes -------------------------------------------------------------------------
 def _write_atomic(path: Path, text: str) -> None:
-    """Write `text` beside `path` under a fresh name, then rename it over `path`."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    """Write `text` beside `path` under a fresh name, then rename it over `path`.
+
+    Raises:
+        RunStoreError: it cannot be written.
+    """
     try:
-        with os.fdopen(os.open(temporary, flags, 0o644), "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
+        write_atomic(path, text.encode("utf-8"))
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
         raise RunStoreError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
@@ -160,13 +157,25 @@ def _real_dir(path: Path) -> Path:
     return path
 
 
-def _live(folder: RunFolder) -> bool:
-    """Still training: `running` with a live process, or unreadable with a fresh heartbeat."""
-    try:
-        return folder.status(folder.meta()) == "running"
-    except RunStoreError:
-        age = folder.heartbeat_age()
-        return age is not None and age <= STALE_SECONDS
+def _refuse_live(folder: RunFolder, doing: str) -> None:
+    """Refuse to `doing` a run that a live process holds (its lock) or that still beats.
+
+    Raises:
+        RunStoreError: it is held or live, naming the holder.
+    """
+    owner = holder(folder)
+    if owner is None:
+        try:
+            live = folder.status(folder.meta()) == "running"
+        except RunStoreError:
+            age = folder.heartbeat_age()
+            live = age is not None and age <= STALE_SECONDS
+        if not live:
+            return
+    held = f"; {doing} refused: it is held by {owner}" if owner else ""
+    raise RunStoreError(
+        f"{folder.run_id} is running: stop it first (tuilab stop {folder.run_id}){held}"
+    )
 
 
 def exact_run(root: Path, name: str) -> RunFolder:
@@ -177,10 +186,10 @@ def exact_run(root: Path, name: str) -> RunFolder:
         UsageError: `latest` or a scenario stem (which would pick a run for the user).
     """
     for candidate in (root / name, Path(name)):
-        if candidate.is_dir() and RunFolder(candidate).looks_like_run():
+        if candidate.is_dir() and RunFolder(candidate).is_run():
             return RunFolder(candidate)
     runs = list_runs(root)
-    matches = [info for info in runs if info.folder.name == name]
+    matches = [info for info in runs if name in (info.folder.name, info.run_id)]
     if len(matches) == 1:
         return RunFolder(matches[0].folder)
     if matches:
@@ -197,10 +206,24 @@ def _check_movable(root: Path, folder: RunFolder) -> None:
     _no_link(path.parent, "move runs")
     if path.resolve().parent.parent != root.resolve() or path.parent.name.startswith("."):
         raise RunStoreError(f"{path} is not a run of the runs folder {root}")
-    if _live(folder):
-        raise RunStoreError(
-            f"{folder.run_id} is running: stop it first (tuilab stop {folder.run_id})"
-        )
+    _refuse_live(folder, "delete")
+
+
+def _move_held(folder: RunFolder, target: Path, doing: str, failure: str) -> None:
+    """Rename a run folder while holding its lock, so no process starts training it midway;
+    the lock's marker moves with the folder and is removed there.
+
+    Raises:
+        RunStoreError: another process took the run, or the rename failed.
+    """
+    lock = RunLock(folder).acquire(doing)
+    try:
+        os.rename(folder.path, target)
+    except OSError as exc:
+        lock.release()
+        raise RunStoreError(f"{failure}: {exc.strerror}") from None
+    lock.forget()
+    remove_marker(RunFolder(target))
 
 
 def move_to_trash(root: Path, folders: list[RunFolder]) -> list[Trashed]:
@@ -222,10 +245,7 @@ def move_to_trash(root: Path, folders: list[RunFolder]) -> list[Trashed]:
             number += 1
             target = stem_dir / f"{folder.path.name}~{number}"
         origin = folder.run_id
-        try:
-            os.rename(folder.path, target)
-        except OSError as exc:
-            raise RunStoreError(f"cannot move {origin} to the trash: {exc.strerror}") from None
+        _move_held(folder, target, "delete", f"cannot move {origin} to the trash")
         trashed = RunFolder(target)
         deleted = datetime.now().isoformat(timespec="seconds")
         with contextlib.suppress(RunStoreError):  # without it, restore reads the path
@@ -300,6 +320,7 @@ def restore_run(root: Path, name: str) -> Trashed:
         ids = ", ".join(t.folder.run_id for t in matches)
         raise RunStoreError(f"{name!r} names several runs in the trash ({ids}): give one of them")
     entry = matches[0]
+    _refuse_live(entry.folder, "restore")
     stem, stamp = entry.origin.split("/")
     target = root / stem / stamp
     if os.path.lexists(target):
@@ -307,10 +328,10 @@ def restore_run(root: Path, name: str) -> Trashed:
     _real_dir(root / stem)
     _remove_file(entry.folder.trash_record)
     try:
-        os.rename(entry.folder.path, target)
-    except OSError as exc:
+        _move_held(entry.folder, target, "restore", f"cannot restore {name}")
+    except RunStoreError:
         _write_atomic(entry.folder.trash_record, json.dumps({"run": entry.origin}))
-        raise RunStoreError(f"cannot restore {name}: {exc.strerror}") from None
+        raise
     with contextlib.suppress(OSError):
         entry.folder.path.parent.rmdir()  # the trash's scenario folder, once empty
     return Trashed(RunFolder(target), entry.origin, entry.deleted, RunFolder(target).info())
@@ -327,6 +348,8 @@ def purge_trash(root: Path) -> int:
     trash = _trash(root)
     if trash is None:
         return 0
+    for entry in trashed_runs(root):  # every check before anything is deleted
+        _refuse_live(entry.folder, "purge")
     count = 0
     for entry in sorted(trash.iterdir()):
         if entry.is_dir() and not entry.is_symlink():  # a scenario's folder of deleted runs

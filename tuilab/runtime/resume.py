@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from typing import Any
 
+from tuilab import layout
 from tuilab.errors import RunStoreError
 from tuilab.runtime.run_folder import RunFolder
 from tuilab.runtime.store_files import write_json_atomic
@@ -33,6 +35,10 @@ def plan_resume(folder: RunFolder) -> ResumePlan:
         RunStoreError: the run is live, was stopped for good, was recorded from a script,
             is unreadable, or holds a resume state that is not valid.
     """
+    if layout.TRASH_DIR in folder.path.resolve().parts or folder.trash_record.exists():
+        raise RunStoreError(
+            f"{folder.run_id} is in the trash: restore it first (tuilab restore {folder.run_id})"
+        )
     meta = folder.meta()
     if meta.source == "script":
         script = f" ({meta.script})" if meta.script else ""
@@ -64,8 +70,35 @@ def plan_resume(folder: RunFolder) -> ResumePlan:
         if state is not None:
             if state.trial != name:
                 raise RunStoreError(f"the resume state of {name} belongs to {state.trial}")
+            logged = stored.book.trials[name].epochs
+            if state.epoch > logged:  # a state is saved only after its epoch is logged
+                raise RunStoreError(
+                    f"the resume state of {name} says epoch {state.epoch}, but its events end "
+                    f"at epoch {logged}: the state does not belong to this run"
+                )
             states[name] = state
     return ResumePlan(done, states)
+
+
+def check_plan(plan: ResumePlan, trials: list[Any]) -> None:
+    """Each resume state fits its trial: from an epoch the scenario trains to.
+
+    Args:
+        plan: What `plan_resume` read.
+        trials: The scenario's trials (`runner.plan_trials`).
+
+    Raises:
+        RunStoreError: a state past its trial's last epoch, or for a trial it does not have.
+    """
+    epochs = {trial.name: trial.config.fit.epochs for trial in trials}
+    for name, state in plan.states.items():
+        if name not in epochs:
+            raise RunStoreError(f"the run holds a resume state of {name}, not one of its trials")
+        if state.epoch > epochs[name]:
+            raise RunStoreError(
+                f"the resume state of {name} says epoch {state.epoch}, but {name} trains "
+                f"{epochs[name]} epochs: the state does not belong to this run"
+            )
 
 
 def forget_resume(folder: RunFolder, reason: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tuilab import layout
 from tuilab.errors import RunStoreError
 from tuilab.runtime.run_folder import RunFolder, RunInfo
 
@@ -24,9 +25,15 @@ def list_runs(root: Path) -> list[RunInfo]:
     return runs
 
 
-def find_run(root: Path, name: str, statuses: tuple[str, ...] = ()) -> RunFolder:
-    """Resolve a run given as a path, `<stem>/<stamp>`, a stamp, or `latest`/`<stem>` (newest);
-    a path may also be a TensorBoard log directory (`tensorboard_read`).
+def find_run(
+    root: Path, name: str, statuses: tuple[str, ...] = (), *, logdirs: bool = False
+) -> RunFolder:
+    """Resolve a run given as a path, `<stem>/<stamp>`, a stamp, or `latest`/`<stem>` (newest).
+
+    A folder given by path is a run only by its own `run.json`; with `logdirs` (commands that
+    only read), a path may also be a TensorBoard log directory (`tensorboard_read`). Commands
+    that write into a run (tag, note, steer, resume) leave `logdirs` off, so they never write
+    into a folder that is not a tuilab run.
 
     With `statuses`, `latest` and a stem mean the newest run in one of them when there is one
     (`tuilab stop latest` stops the newest *running* run), else the newest run.
@@ -37,12 +44,22 @@ def find_run(root: Path, name: str, statuses: tuple[str, ...] = ()) -> RunFolder
     from tuilab.runtime.tensorboard_read import is_tensorboard_logdir
 
     for candidate in (Path(name), root / name):
-        if candidate.is_dir() and RunFolder(candidate).looks_like_run():
+        if candidate.is_dir() and RunFolder(candidate).is_run():
             return RunFolder(candidate)
-    if is_tensorboard_logdir(Path(name)):  # only as a path given: a stem is never walked
+    if logdirs and is_tensorboard_logdir(Path(name)):  # a path given: a stem is never walked
         return RunFolder(Path(name))
-    matches = [info for info in list_runs(root) if name in ("latest", info.stem, info.folder.name)]
+    wanted = ("latest",)
+    matches = [
+        info
+        for info in list_runs(root)
+        if name in (*wanted, info.stem, info.folder.name, info.run_id)
+    ]
     preferred = [info for info in matches if info.status in statuses]
     for info in preferred or matches:
         return RunFolder(info.folder)
-    raise RunStoreError(f"no stored run {name!r} under {root} (see `tuilab runs`)")
+    hint = ""
+    if not logdirs and Path(name).is_dir():
+        own = Path(name) / layout.RUN_JSON
+        why = "run.json is a symbolic link" if own.is_symlink() else "has no run.json"
+        hint = f"; {name}: {why}, so it is not a tuilab run"
+    raise RunStoreError(f"no stored run {name!r} under {root} (see `tuilab runs`){hint}")

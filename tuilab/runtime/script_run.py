@@ -45,6 +45,7 @@ from tuilab.runtime.events import (
     VariantFailed,
     VariantFinished,
     VariantStarted,
+    metric_values,
 )
 from tuilab.runtime.reporter import make_reporter
 from tuilab.runtime.run_folder import RunFolder
@@ -158,7 +159,10 @@ class ScriptRun:
         if model.built and model.weights:
             self._announce_trial(initial=True)
         self.reporter.on_train_begin(logs)
-        self._channel = ControlChannel(self.folder, self.control, on_refused=self._refused)
+        since = self.store.lock.since  # a request left for an earlier process is not ours
+        self._channel = ControlChannel(
+            self.folder, self.control, on_refused=self._refused, since=since
+        )
         self._channel.start()
         if self._frame is not None:
             watcher = threading.Thread(target=self._watch, name="tuilab-keras-watch", daemon=True)
@@ -251,7 +255,7 @@ class ScriptRun:
         Raises:
             RunStoreError: the run folder cannot be read or written.
         """
-        test = {str(k): float(v) for k, v in (logs or {}).items() if isinstance(v, int | float)}
+        test = metric_values(logs)
         if self.status in ("running", "failed") or self.problem or not test:
             return
         event = VariantFinished(

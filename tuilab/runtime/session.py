@@ -101,8 +101,9 @@ def prepare_resume(
 
     from tuilab.runtime.backends import stored_backend, use_scenario_backend
     from tuilab.runtime.distribute import prepare_strategies
-    from tuilab.runtime.resume import plan_resume
+    from tuilab.runtime.resume import check_plan, plan_resume
     from tuilab.runtime.run_folder import RunFolder
+    from tuilab.runtime.run_lock import RunLock
     from tuilab.runtime.runner import plan_trials
     from tuilab.runtime.store import RunStore
     from tuilab.runtime.validation import check_scenario
@@ -114,17 +115,25 @@ def prepare_resume(
             "write the same resume state; unset TF_CONFIG to resume it on one machine"
         )
     run = RunFolder(folder)
-    plan = plan_resume(run)
-    scenario = scenario_from_resolved(run.read_json(run.resolved_json), run.resolved_json)
-    use_scenario_backend(scenario, stored_backend(run.read_events().events))  # as it started
-    execution = prepare_execution(scenario, parallel)
-    prepare_strategies([v.run for v in scenario.variants.values()])
-    check_scenario(scenario)
-    if all(trial.name in plan.done for trial in plan_trials(scenario)):
-        raise RunStoreError(f"{run.run_id}: nothing to resume, every trial finished")
-    runner = make_runner(scenario, control, execution, resume=plan)
-    runner.preload()
-    store = RunStore.reopen(run.path)
+    run.refuse_links("resume")
+    lock = RunLock(run).acquire("resume")  # held from here on: a second resume is refused
+    try:
+        plan = plan_resume(run)
+        scenario = scenario_from_resolved(run.read_json(run.resolved_json), run.resolved_json)
+        use_scenario_backend(scenario, stored_backend(run.read_events().events))  # as started
+        execution = prepare_execution(scenario, parallel)
+        prepare_strategies([v.run for v in scenario.variants.values()])
+        check_scenario(scenario)
+        trials = plan_trials(scenario)
+        if all(trial.name in plan.done for trial in trials):
+            raise RunStoreError(f"{run.run_id}: nothing to resume, every trial finished")
+        check_plan(plan, trials)
+        runner = make_runner(scenario, control, execution, resume=plan)
+        runner.preload()
+        store = RunStore.reopen(run.path, lock)
+    except BaseException:
+        lock.release()
+        raise
     runner.artifacts = run.path
     runner.run_dir = str(run.path)
     return runner, store
@@ -191,7 +200,8 @@ def execute(
 
     channel = None
     if store is not None and steer:
-        channel = ControlChannel(store.folder, runner.control, on_refused=refused)
+        since = store.lock.since
+        channel = ControlChannel(store.folder, runner.control, on_refused=refused, since=since)
         channel.start()
     runner.sink = sink
     try:

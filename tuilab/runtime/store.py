@@ -3,13 +3,13 @@
 Every write goes through `RunStore`: events appended line by line, JSON files written then
 renamed (`store_files.py`), a heartbeat touched every few seconds by a daemon thread. A write
 that fails (disk full, folder removed) raises `RunStoreError` so the runner fails the trial
-instead of crashing.
+instead of crashing. A store holds its run's lock (`run_lock`) from opening to closing: one
+process at a time writes a run, and no path it writes passes through a link.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import re
@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from tuilab.errors import RunStoreError
 from tuilab.layout import BATCHNORM_JSONL, CONFUSION_JSON, LAYERS_JSONL, MISTAKES_NPZ
+from tuilab.runtime.csv_cells import safe_writer
 from tuilab.runtime.events import (
     BatchNormSnapshot,
     ClassificationReport,
@@ -38,10 +39,12 @@ from tuilab.runtime.events import (
 from tuilab.runtime.layer_events import LayerStats
 from tuilab.runtime.results import ResultsBook
 from tuilab.runtime.run_folder import HEARTBEAT_SECONDS, RunFolder
+from tuilab.runtime.run_lock import RunLock
 from tuilab.runtime.store_files import (
     cut_partial_line,
     epoch_of,
     keep_lines_until,
+    open_append,
     read_csv,
     write_csv,
     write_json_atomic,
@@ -61,11 +64,17 @@ def safe_name(name: str) -> str:
 class RunStore:
     """Writes one run's folder; use `handle` as (part of) the runner's event sink."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, lock: RunLock | None = None) -> None:
         self.run = RunFolder(folder)
         self.folder = folder
+        self.lock = lock if lock is not None else RunLock(self.run).acquire()
+        """The run's lock, held until `close`."""
         self.book = ResultsBook()
-        self._events: IO[str] = open(self.run.events_jsonl, "a", encoding="utf-8")  # noqa: SIM115
+        try:
+            self._events: IO[str] = open_append(self.run.events_jsonl)
+        except BaseException:
+            self.lock.release()
+            raise
         self._history: dict[str, tuple[IO[str], list[str]]] = {}
         self._meta: dict[str, Any] = {}
         self._beating = threading.Event()
@@ -132,26 +141,35 @@ class RunStore:
         return store
 
     @classmethod
-    def reopen(cls, folder: Path) -> RunStore:
+    def reopen(cls, folder: Path, lock: RunLock | None = None) -> RunStore:
         """Open a stopped, killed or failed run to append to it (`tuilab resume`).
 
         Its results are rebuilt from its events, a half-written last event line (a killed
         process) is cut off, `run.json` says `running` again with this process's pid and the
         time of the resume, and the heartbeat starts.
 
+        Args:
+            folder: The run folder.
+            lock: Its lock, when the caller took it before planning the resume.
+
         Raises:
-            RunStoreError: the run cannot be read or written.
+            RunStoreError: the run cannot be read or written, or another process holds it.
         """
         from tuilab.runtime.stored import load_run
 
         run = RunFolder(folder)
-        meta = run.meta().model_dump()
+        lock = lock if lock is not None else RunLock(run).acquire("resume")
         try:
+            meta = run.meta().model_dump()
             cut_partial_line(run.events_jsonl)
             stored = load_run(run)
-            store = cls(folder)
+            store = cls(folder, lock)
         except OSError as exc:
+            lock.release()
             raise RunStoreError(f"cannot write {folder}: {exc.strerror or exc}") from None
+        except BaseException:
+            lock.release()
+            raise
         for event in stored.events:
             store.book.handle(event)
         now = datetime.now().isoformat(timespec="seconds")
@@ -179,11 +197,16 @@ class RunStore:
         """
         from tuilab.runtime.stored import load_run
 
+        lock = RunLock(folder).acquire("record into")
         try:
             stored = load_run(RunFolder(folder))
-            store = cls(folder)
+            store = cls(folder, lock)
         except OSError as exc:
+            lock.release()
             raise RunStoreError(f"cannot write {folder}: {exc.strerror or exc}") from None
+        except BaseException:
+            lock.release()
+            raise
         for event in stored.events:
             store.book.handle(event)
         return store
@@ -219,10 +242,12 @@ class RunStore:
     def _start_heartbeat(self) -> None:
         """Touch `heartbeat` every few seconds from a daemon thread (never the training one)."""
 
+        heartbeat = self.run.heartbeat
+
         def beat() -> None:
             while not self._beating.wait(HEARTBEAT_SECONDS):
                 with contextlib.suppress(OSError):
-                    os.utime(self.run.heartbeat)
+                    os.utime(heartbeat, follow_symlinks=False)
 
         self._beat_thread = threading.Thread(target=beat, name="tuilab-heartbeat", daemon=True)
         self._beat_thread.start()
@@ -267,9 +292,11 @@ class RunStore:
         elif isinstance(event, BatchNormSnapshot | LayerStats):
             folder = self.trial_folder(event.trial)
             name = BATCHNORM_JSONL if isinstance(event, BatchNormSnapshot) else LAYERS_JSONL
-            self._append_line(folder / name, {"epoch": event.epoch, "layers": event.layers})
+            path = self.run.trial_file(folder.name, name)
+            self._append_line(path, {"epoch": event.epoch, "layers": event.layers})
         elif isinstance(event, ClassificationReport):
-            write_json_atomic(self.trial_folder(event.trial) / CONFUSION_JSON, event.to_dict())
+            self.trial_folder(event.trial)
+            write_json_atomic(self.run.trial_file(event.trial, CONFUSION_JSON), event.to_dict())
         elif isinstance(event, VariantFinished | VariantFailed):
             self._close_history(event.trial)
             write_json_atomic(self.run.results_json, json_safe(self.book.to_dict()))
@@ -281,8 +308,8 @@ class RunStore:
         """Keep only the history, BatchNorm and layer lines up to `epoch` (None: none)."""
         name = self.trial_folder(trial).name
         self._close_history(trial)
-        (self.run.trial(name) / CONFUSION_JSON).unlink(missing_ok=True)  # reported again
-        (self.run.trial(name) / MISTAKES_NPZ).unlink(missing_ok=True)
+        self.run.trial_file(name, CONFUSION_JSON).unlink(missing_ok=True)  # reported again
+        self.run.trial_file(name, MISTAKES_NPZ).unlink(missing_ok=True)
         history = self.run.history_csv(name)
         if history.exists():
             rows = read_csv(history)
@@ -291,14 +318,13 @@ class RunStore:
                 history.unlink()
             else:
                 write_csv(history, [rows[0], *kept])
-                stream = open(history, "a", newline="", encoding="utf-8")  # noqa: SIM115
-                self._history[trial] = (stream, rows[0][1:])
-        for lines_file in (self.run.batchnorm_jsonl(name), self.run.trial(name) / LAYERS_JSONL):
+                self._history[trial] = (open_append(history, newline=""), rows[0][1:])
+        for lines_file in (self.run.batchnorm_jsonl(name), self.run.trial_file(name, LAYERS_JSONL)):
             if lines_file.exists():
                 keep_lines_until(lines_file, epoch)
 
     def _append_line(self, path: Path, data: dict[str, Any]) -> None:
-        with open(path, "a", encoding="utf-8") as stream:
+        with open_append(path) as stream:
             stream.write(json.dumps(json_safe(data), separators=(",", ":")) + "\n")
 
     def _append_history(self, event: EpochEnded) -> None:
@@ -306,12 +332,12 @@ class RunStore:
         if event.trial not in self._history:
             path = self.run.history_csv(self.trial_folder(event.trial).name)
             columns = sorted({*event.logs, "learning_rate"})
-            stream = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115
-            csv.writer(stream).writerow(["epoch", *columns])
+            stream = open_append(path, newline="")
+            safe_writer(stream).writerow(["epoch", *columns])
             self._history[event.trial] = (stream, columns)
         stream, columns = self._history[event.trial]
         values = {**event.logs, "learning_rate": event.learning_rate}
-        csv.writer(stream).writerow([event.epoch, *(values.get(c, "") for c in columns)])
+        safe_writer(stream).writerow([event.epoch, *(values.get(c, "") for c in columns)])
         stream.flush()
 
     def _close_history(self, trial: str) -> None:
@@ -329,7 +355,7 @@ class RunStore:
             self.close()
 
     def close(self) -> None:
-        """Stop the heartbeat and close open files (idempotent)."""
+        """Stop the heartbeat, close open files and give up the run's lock (idempotent)."""
         self._beating.set()
         for trial in list(self._history):
             with contextlib.suppress(OSError):
@@ -337,6 +363,7 @@ class RunStore:
         if not self._events.closed:
             with contextlib.suppress(OSError):
                 self._events.close()
+        self.lock.release()
 
     @property
     def finished(self) -> bool:

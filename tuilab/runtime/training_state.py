@@ -14,8 +14,10 @@ EarlyStopping's best and patience) nor the random-seed states, which `on_train_b
 The variables go into one `.npz` rather than through Keras's `save_weights`: the same values
 in the same order, a quarter of the time (bench/resume.py: 25 -> 6 ms for the digits MLP).
 
-A stored run is untrusted: `state.json` is schema-checked, arrays load without pickle, and
-every file name must be one this module writes.
+A stored run is untrusted: `state.json` is schema-checked, arrays load without pickle, every
+file name must be one this module writes, nothing is read, written or deleted through a link,
+and the archive's headers are checked against the model (names, dtypes, shapes, sizes) before
+any array is inflated, so a small crafted `.npz` cannot claim gigabytes.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import contextlib
 import math
 import os
 import re
+import stat
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tuilab import layout
 from tuilab.backend import follows_schedule, import_keras, learning_rate_of
 from tuilab.errors import RunStoreError
-from tuilab.runtime.store_files import write_json_atomic
+from tuilab.runtime.store_files import write_atomic, write_json_atomic, write_with
 
 STATEFUL_CALLBACKS: dict[str, tuple[str, ...]] = {
     "ReduceLROnPlateau": ("wait", "best", "cooldown_counter"),
@@ -43,6 +47,8 @@ STATEFUL_CALLBACKS: dict[str, tuple[str, ...]] = {
 }
 """Keras callbacks whose counters carry over epochs, and the attributes that hold them."""
 _ARRAYS = re.compile(r"^epoch-\d{4,9}\.npz$")
+_HEADER_BYTES = 1 << 16
+"""Room for a `.npy` member's header beside its data (numpy pads headers to 64 bytes)."""
 _NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 
 Value = int | float | str | None
@@ -79,17 +85,87 @@ def read_state(folder: Path) -> TrialState | None:
         RunStoreError: the state is there but unreadable, invalid or names missing files.
     """
     path = folder / layout.RESUME_STATE
-    if not path.exists():
+    if not os.path.lexists(path):
         return None
     try:
-        if not path.is_file() or path.stat().st_size > 1024 * 1024:
+        _real_folder(folder)
+        if not _regular(path) or os.lstat(path).st_size > 1024 * 1024:
             raise RunStoreError(f"{path}: not a state file")
         state = TrialState.model_validate_json(path.read_bytes())
     except (OSError, ValidationError) as exc:
         raise RunStoreError(f"{path} is not a valid resume state ({_short(exc)})") from None
-    if not (folder / state.arrays).is_file():
+    if not _regular(folder / state.arrays):
         raise RunStoreError(f"{path} names {state.arrays}, which is missing")
     return state
+
+
+def _regular(path: Path) -> bool:
+    """A regular file, not a link."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _real_folder(folder: Path) -> None:
+    """`folder` is a real folder (or missing), never a link.
+
+    Raises:
+        RunStoreError: it is a link or not a folder.
+    """
+    try:
+        mode = os.lstat(folder).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(mode):
+        what = "a symbolic link" if stat.S_ISLNK(mode) else "not a folder"
+        raise RunStoreError(f"{folder} is {what}: tuilab writes resume states only into a folder")
+
+
+def check_archive(path: Path, expected: dict[str, tuple[int, ...]]) -> None:
+    """Check an `.npz` against the arrays it must hold, from its headers alone (nothing is
+    inflated): every member one of `expected`, a plain numeric dtype, the expected shape, and
+    an uncompressed size that fits that shape.
+
+    Raises:
+        RunStoreError: a member that does not fit.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            if len(members) > len(expected):
+                raise RunStoreError(
+                    f"{path.name} holds {len(members)} arrays, this model at most {len(expected)}"
+                )
+            for member in members:
+                _check_member(archive, member, expected, path.name)
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise RunStoreError(f"{path.name} is not a valid array archive ({exc})") from None
+
+
+def _check_member(
+    archive: zipfile.ZipFile,
+    member: zipfile.ZipInfo,
+    expected: dict[str, tuple[int, ...]],
+    name: str,
+) -> None:
+    key = member.filename.removesuffix(".npy")
+    if key == member.filename or key not in expected:
+        raise RunStoreError(f"{name}: {member.filename[:60]!r} is not an array of this model")
+    with archive.open(member) as stream:
+        version = np.lib.format.read_magic(stream)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read_header(stream, max_header_size=_HEADER_BYTES)
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise RunStoreError(f"{name}: {key} has dtype {dtype}, not numbers")
+    if tuple(shape) != tuple(expected[key]):
+        raise RunStoreError(f"{name}: {key} has shape {tuple(shape)}, the model {expected[key]}")
+    if member.file_size > math.prod(shape) * dtype.itemsize + _HEADER_BYTES:
+        raise RunStoreError(f"{name}: {key} claims {member.file_size} bytes for {tuple(shape)}")
 
 
 def state_files(folder: Path) -> dict[str, bytes] | None:
@@ -116,20 +192,20 @@ def write_state_files(folder: Path, files: dict[str, bytes]) -> TrialState:
         arrays = files[state.arrays]
     except (KeyError, ValidationError) as exc:
         raise RunStoreError(f"not a resume state ({_short(exc)})") from None
-    if folder.is_symlink():
-        raise RunStoreError(f"{folder} is a symbolic link")
+    _real_folder(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    _real_folder(folder)
     for name, data in ((state.arrays, arrays), (layout.RESUME_STATE, files[layout.RESUME_STATE])):
-        temporary = folder / f".{name}.tmp"
-        with open(temporary, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, folder / name)
-    for path in folder.iterdir():
-        if path.name not in (state.arrays, layout.RESUME_STATE):
-            path.unlink(missing_ok=True)
+        write_atomic(folder / name, data)
+    _drop_others(folder, state.arrays)
     return state
+
+
+def _drop_others(folder: Path, arrays: str) -> None:
+    """Delete what else is in a resume folder (older arrays), never through a link."""
+    for path in folder.iterdir():
+        if path.name not in (arrays, layout.RESUME_STATE) and not path.is_dir():
+            path.unlink(missing_ok=True)  # a link is removed itself, never followed
 
 
 def _short(exc: Exception) -> str:
@@ -213,13 +289,28 @@ class _StateKeeperMixin:
         model = self.model
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        with np.load(self.folder / state.arrays, allow_pickle=False) as arrays:
+        path = self.folder / state.arrays
+        check_archive(path, self._expected_arrays(state))
+        with np.load(path, allow_pickle=False) as arrays:
             for prefix, variables in self._state_variables().items():
                 self._assign(prefix, variables, arrays)
             for saved in state.callbacks:
                 self._restore_callback(saved, arrays)
         if not follows_schedule(model.optimizer):
             model.optimizer.learning_rate = state.learning_rate
+
+    def _expected_arrays(self, state: TrialState) -> dict[str, tuple[int, ...]]:
+        """Every array name the state may hold, with the shape this model gives it."""
+        expected = {
+            f"{prefix}{i}": tuple(variable.shape)
+            for prefix, variables in self._state_variables().items()
+            for i, variable in enumerate(variables)
+        }
+        weights = [tuple(w.shape) for w in self.model.weights]
+        for saved in state.callbacks:
+            for i, shape in enumerate(weights):
+                expected[f"best_weights_{saved.index}_{i}"] = shape
+        return expected
 
     def _state_variables(self) -> dict[str, list[Any]]:
         """What is saved and restored, by array-name prefix, in a fixed order."""
@@ -280,15 +371,12 @@ class _StateKeeperMixin:
             ) from None
 
     def _save(self, epoch: int) -> None:
+        _real_folder(self.folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        _real_folder(self.folder)  # not swapped for a link since
         name = f"epoch-{epoch:04d}.npz"
         arrays, callbacks = self._arrays()
-        temporary = self.folder / f".{name}.tmp"
-        with open(temporary, "wb") as stream:
-            np.savez(stream, **arrays)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, self.folder / name)
+        write_with(self.folder / name, lambda stream: np.savez(stream, **arrays))
         state = TrialState(
             version=1,
             trial=self.trial,
@@ -299,9 +387,7 @@ class _StateKeeperMixin:
             callbacks=callbacks,
         )
         write_json_atomic(self.folder / layout.RESUME_STATE, state.model_dump())
-        for path in self.folder.iterdir():
-            if path.name not in (name, layout.RESUME_STATE):
-                path.unlink(missing_ok=True)
+        _drop_others(self.folder, name)
 
     def _arrays(self) -> tuple[dict[str, np.ndarray], list[CallbackState]]:
         arrays = {
@@ -323,8 +409,11 @@ class _StateKeeperMixin:
 
 
 def discard_state(folder: Path) -> None:
-    """Remove a trial's resume state (it finished: nothing to resume)."""
-    if not folder.is_dir():
+    """Remove a trial's resume state (it finished: nothing to resume); a link is not followed."""
+    try:
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            return
+    except OSError:
         return
     for path in folder.iterdir():
         if path.is_file() and not path.is_symlink():
