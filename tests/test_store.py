@@ -226,7 +226,7 @@ def test_markdown_report_escapes_pipes_and_control_characters(runs):
     path.write_text(path.read_text().replace('"scenario":"Quick test"', '"scenario":"a | b"'))
     result = invoke("report", "quick/good", "--runs-dir", str(runs))
     assert result.exit_code == 0
-    assert "# a | b: run" in result.output  # a heading, not a table
+    assert "# a \\| b: run" in result.output  # a heading (rendered `a | b`), not a table
     table = [line for line in result.output.splitlines() if line.startswith("| plain")]
     assert table and all(line.count("|") == 10 for line in table)
     assert not has_control(result.output)

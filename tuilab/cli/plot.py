@@ -36,8 +36,10 @@ def plot(
         save_figure,
         stored_figure,
     )
+    from tuilab.presentation.output_files import output_target
 
     try:
+        output_target(output, example="curves.png")  # a regular file in a regular folder
         figure_format(output)
         inches = parse_size(size)
         require_matplotlib()

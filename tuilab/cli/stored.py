@@ -93,7 +93,7 @@ def show(
         if app_:
             from tuilab.app.launch import launch_app_for_stored
 
-            folder = find_run(runs_dir(runs), run)
+            folder = find_run(runs_dir(runs), run, logdirs=True)
             raise typer.Exit(launch_app_for_stored(folder.path, runs_dir(runs)))
         raise typer.Exit(run_show(runs_dir(runs), run, out))
     except TuilabError as exc:
@@ -127,38 +127,25 @@ def report(
     runs: RunsDirOption = None,
 ) -> None:
     """Write a run's results, curves, confusion matrices, layer statistics and data samples."""
-    from tuilab.headless.report import (
-        csv_report,
-        figure_files,
-        json_report,
-        markdown_report,
-        write_report,
-    )
+    from tuilab.headless.report import REPORTS, check_output, write_report_files
     from tuilab.headless.report_html import html_report
-    from tuilab.headless.report_md import FigureFiles
     from tuilab.runtime.run_listing import find_run
 
-    writers = {ReportFormat.csv: csv_report, ReportFormat.html: html_report}
-    figures = FigureFiles()
     try:
+        if output:  # a regular file in a regular folder, or nothing is read or written
+            check_output(output, format_.value)
         folder = find_run(runs_dir(runs), run)
-        if format_ is ReportFormat.md:
-            if output and not output.is_dir():
-                figures = figure_files(folder, output)
-            text = markdown_report(folder, figures)
-        else:
-            text = writers.get(format_, json_report)(folder)
-        if output:
-            write_report(output, text)
-            err.print(plain(f"wrote {output}"))
-            for name in figures.names():
-                err.print(plain(f"wrote {output.with_name(name)}"))
-            if format_ is ReportFormat.md and not figures:
-                from tuilab.presentation.figures import INSTALL_HINT, have_matplotlib
+        if not output:
+            sys.stdout.write(REPORTS.get(format_.value, html_report)(folder))
+            return
+        figures = write_report_files(folder, output, format_.value)
+        err.print(plain(f"wrote {output}"))
+        for name in figures.names():
+            err.print(plain(f"wrote {output.with_name(name)}"))
+        if format_ is ReportFormat.md and not figures:
+            from tuilab.presentation.figures import INSTALL_HINT, have_matplotlib
 
-                if not have_matplotlib():
-                    err.print(plain(f"no figures: they need the plot extra: {INSTALL_HINT}"))
-        else:
-            sys.stdout.write(text)
+            if not have_matplotlib():
+                err.print(plain(f"no figures: they need the plot extra: {INSTALL_HINT}"))
     except TuilabError as exc:
         report_error(exc)

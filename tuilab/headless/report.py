@@ -1,21 +1,23 @@
 """`tuilab report RUN --format md|csv|json`: a shareable report of one stored run.
 
-Every text cell goes through `clean` and Markdown cells escape `|`, so a stored name cannot
-break the table or carry control characters into a file someone will `cat`. The Markdown
-report's confusion, layer and sample sections and its figure files: `report_md`.
+A stored run is untrusted input, and a report is opened by someone else: it must stay inert.
+Every stored text goes through `clean` (no control characters for a file someone will `cat`);
+in Markdown then through `md_text` (no HTML, entity, link or image forms, and no `|` breaks a
+table; the note is a code block), in CSV through `safe_cell` (no cell is a spreadsheet
+formula). The Markdown report's confusion, layer and sample sections and its figure files:
+`report_md`; where reports are written (a regular file, in one rename):
+`presentation.output_files`.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import statistics
 from pathlib import Path
 
 from tuilab.backend import backend_text
-from tuilab.errors import RunStoreError
-from tuilab.headless.report_markup import md_cell, md_table
+from tuilab.headless.report_markup import md_block, md_table, md_text
 from tuilab.headless.report_md import (
     FigureFiles,
     confusion_markdown,
@@ -27,8 +29,10 @@ from tuilab.headless.report_md import (
 from tuilab.presentation.columns import RESULT_COLUMNS, column, sort_rows, trial_rows
 from tuilab.presentation.describe import describe
 from tuilab.presentation.numbers import format_value
+from tuilab.presentation.output_files import output_target, write_output
 from tuilab.presentation.text import clean
 from tuilab.runtime.compare import differing_keys
+from tuilab.runtime.csv_cells import safe_writer
 from tuilab.runtime.events import (
     BatchNormSnapshot,
     EarlyStopped,
@@ -84,7 +88,7 @@ def batchnorm_rows(events: list[Event]) -> dict[str, list[list[str]]]:
 def _batchnorm_section(events: list[Event]) -> list[str]:
     lines = []
     for trial, rows in batchnorm_rows(events).items():
-        lines.append(f"### {md_cell(trial)}")
+        lines.append(f"### {md_text(trial)}")
         lines.append(md_table(BATCHNORM_HEADER, rows))
     return lines or ["No BatchNormalization layers."]
 
@@ -99,23 +103,19 @@ def markdown_report(folder: RunFolder, figures: FigureFiles | dict[str, str] | N
     stored = load_run(folder)
     events, book = stored.events, stored.book
     started = next((e for e in events if isinstance(e, RunStarted)), None)
-    lines = [f"# {clean(book.scenario)}: run {clean(folder.run_id)}", ""]
+    lines = [f"# {md_text(book.scenario)}: run {md_text(folder.run_id)}", ""]
+    facts = []
     if started:
-        lines += [
-            clean(
-                f"- started {started.started} on {started.device.get('device', '?')}, "
-                f"{backend_text(started.device)}"
-            )
-        ]
-    lines += [f"- status: {stored.status}, {book.seconds:.1f} s"]
+        device = started.device.get("device", "?")
+        facts.append(f"started {started.started} on {device}, {backend_text(started.device)}")
+    facts.append(f"status: {stored.status}, {book.seconds:.1f} s")
     found = annotations(folder)
     if found.tags:
-        lines += [clean(f"- tags: {', '.join(found.tags)}")]
-    problems = [*stored.problems, *found.problems]
-    lines += [clean(f"- corrupt: {problem}") for problem in problems]
-    if found.note:  # an indented block: shown as written, never read as Markdown (links, images)
-        note = clean(found.note, multiline=True).expandtabs(4).splitlines()
-        lines += ["", "## Note", "", *(f"    {line}".rstrip() for line in note)]
+        facts.append(f"tags: {', '.join(found.tags)}")
+    facts += [f"corrupt: {problem}" for problem in [*stored.problems, *found.problems]]
+    lines += [f"- {md_text(fact)}" for fact in facts]
+    if found.note:  # a code block: shown as written, never read as Markdown (links, images)
+        lines += ["", "## Note", "", *md_block(found.note)]
     lines += ["", "## Results (per trial, ranked by best validation accuracy)", ""]
     rows = sort_rows(trial_rows(book), column(RESULT_COLUMNS, "best_val_accuracy"))
     lines.append(
@@ -123,9 +123,9 @@ def markdown_report(folder: RunFolder, figures: FigureFiles | dict[str, str] | N
             [c.header for c in RESULT_COLUMNS], [[c.text(r) for c in RESULT_COLUMNS] for r in rows]
         )
     )
-    reasons = [f"- {r.label}: {r.reason}" for r in rows if r.reason]
+    reasons = [f"- {md_text(f'{r.label}: {r.reason}')}" for r in rows if r.reason]
     if reasons:
-        lines += ["", *(clean(reason) for reason in reasons)]
+        lines += ["", *reasons]
     variants = folder.resolved().get("variants", {})
     variants = variants if isinstance(variants, dict) else {}
     diff = differing_keys(list(variants.values())) if len(variants) > 1 else {}
@@ -141,7 +141,7 @@ def markdown_report(folder: RunFolder, figures: FigureFiles | dict[str, str] | N
         lines += [image(f"{m} per epoch", name) for m, name in figures.curves.items()]
     notable = [e for e in events if isinstance(e, LearningRateChanged | EarlyStopped)]
     lines += ["", "## Learning-rate changes and early stops", ""]
-    lines += [f"- {describe(e)}" for e in notable] or ["None."]
+    lines += [f"- {md_text(line)}" for line in map(describe, notable) if line] or ["None."]
     lines += ["", "## BatchNormalization statistics (initial and after the last epoch)", ""]
     lines += _batchnorm_section(events)
     lines += confusion_markdown(book, figures)
@@ -159,7 +159,7 @@ def csv_report(folder: RunFolder) -> str:
     test_metrics = sorted({m for r in results for m in r.test})
     best_metrics = sorted({m for r in results for m in r.best if m.startswith("val_")})
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = safe_writer(buffer)  # no cell a spreadsheet formula
     writer.writerow(
         [
             "trial",
@@ -167,8 +167,8 @@ def csv_report(folder: RunFolder) -> str:
             "repeat",
             "status",
             "epochs",
-            *(f"best_{m}" for m in best_metrics),
-            *(f"test_{m}" for m in test_metrics),
+            *(clean(f"best_{m}") for m in best_metrics),
+            *(clean(f"test_{m}") for m in test_metrics),
             "seconds",
             "learning_rate",
             "reason",
@@ -228,28 +228,61 @@ def json_report(folder: RunFolder) -> str:
     return json.dumps(json_safe(document), indent=2, default=str) + "\n"
 
 
-def write_report(path: Path, text: str) -> None:
-    """Write a report file.
+STDOUT_HINT = "leave out -o to print the report"
+REPORTS = {"md": markdown_report, "csv": csv_report, "json": json_report}
+"""format -> writer (`html`: `report_html.html_report`)."""
+
+
+def write_report(path: Path, text: str, fmt: str = "md") -> None:
+    """Write a report file: a regular file in a regular folder, replaced in one rename.
 
     Raises:
-        RunStoreError: `path` is a folder, or cannot be written (with the reason).
+        UsageError: `path` is a folder, a device, a FIFO, in no folder or the device folder, or
+            cannot be written (with the reason; no half file is left).
     """
-    if path.is_dir():
-        raise RunStoreError(
-            f"{clean(path)} is a folder: give a file name, e.g. {clean(path)}/report.md"
-        )
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise RunStoreError(f"cannot write {clean(path)}: {exc.strerror or exc}") from None
+    write_output(path, text.encode("utf-8"), example=f"report.{fmt}", hint=STDOUT_HINT)
 
 
-def figure_files(folder: RunFolder, report: Path) -> FigureFiles:
+def check_output(path: Path, fmt: str = "md") -> None:
+    """Refuse an output `write_report` would refuse, before anything is read or drawn.
+
+    Raises:
+        UsageError: see `write_report`.
+    """
+    output_target(path, example=f"report.{fmt}", hint=STDOUT_HINT)
+
+
+def figure_files(folder: RunFolder, report: Path, files: FigureFiles | None = None) -> FigureFiles:
     """Write the run's figures next to a Markdown report (`report-accuracy.png`, the confusion
     matrices, layer heatmaps and sample grids), to link from it. Nothing is written when
-    matplotlib is missing.
+    matplotlib is missing, or when `report` is not a regular file in a regular folder.
 
     Raises:
-        UsageError: a figure file cannot be written.
+        UsageError: `report` is refused (`check_output`), or a figure file cannot be written.
     """
-    return write_figure_files(folder, report)
+    check_output(report)
+    return write_figure_files(folder, report, files)
+
+
+def write_report_files(folder: RunFolder, path: Path, fmt: str) -> FigureFiles:
+    """Write the report in `fmt` to `path` (md: its figures beside it, linked), all or none:
+    when the report cannot be written, the figure files it created are removed.
+
+    Raises:
+        UsageError: `path` is refused (`check_output`) or a file cannot be written.
+    """
+    from tuilab.headless.report_html import html_report
+
+    check_output(path, fmt)
+    figures = FigureFiles()
+    try:
+        if fmt == "md":
+            figure_files(folder, path, figures)
+            text = markdown_report(folder, figures)
+        else:
+            text = REPORTS.get(fmt, html_report)(folder)
+        write_report(path, text, fmt)
+    except BaseException:
+        figures.discard()
+        raise
+    return figures

@@ -1,14 +1,17 @@
 """The Markdown report's figures and its sections on where the classifier goes wrong, the
 layers and the data: tables as `tuilab show` prints them, figures as PNG files beside the
-report, linked with alt text.
+report, linked with alt text. Every stored text through `md_text`.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from tuilab.errors import TuilabError
 from tuilab.headless.report_markup import md_table, md_text
 from tuilab.headless.report_parts import (
     MATRIX_CORNER,
@@ -35,6 +38,9 @@ from tuilab.runtime.results import ResultsBook
 from tuilab.runtime.run_folder import RunFolder
 from tuilab.runtime.stored import load_run
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 @dataclass
 class FigureFiles:
@@ -50,6 +56,8 @@ class FigureFiles:
     """(title, file) per distinct `[data]` table that could be loaded."""
     samples_note: list[str] = field(default_factory=list)
     """Why samples are missing (the whole run, or one `[data]` table), a line each."""
+    created: list[Path] = field(default_factory=list)
+    """The files written that did not exist before (`discard` removes them again)."""
 
     def names(self) -> list[str]:
         """Every file written, in report order."""
@@ -63,27 +71,57 @@ class FigureFiles:
     def __bool__(self) -> bool:
         return bool(self.names())
 
+    def discard(self) -> None:
+        """Remove the files this report created (its text could not be written); files it
+        replaced stay, whole."""
+        for path in self.created:
+            path.unlink(missing_ok=True)
+        self.created.clear()
+
 
 def image(alt: str, name: str) -> str:
-    """A Markdown image link: alt text without brackets or control characters, file quoted."""
-    text = clean(alt, limit=200).replace("\\", " ").replace("[", "(").replace("]", ")")
-    return f"![{text}]({quote(name)})"
+    """A Markdown image link: alt text through `md_text` (cut to 200 characters), file quoted."""
+    return f"![{md_text(clean(alt, limit=200))}]({quote(name)})"
 
 
-def write_figure_files(folder: RunFolder, report: Path) -> FigureFiles:
+def write_figure_files(
+    folder: RunFolder, report: Path, files: FigureFiles | None = None
+) -> FigureFiles:
     """Write the run's figures next to a Markdown report: `report-accuracy.png`, ...,
     `report-confusion-<trial>.png`, `report-layers-<trial>.png`, `report-samples.png`.
-    Nothing is written when matplotlib is missing. Every file stays in the report's folder.
+    Nothing is written when matplotlib is missing. Every file stays in the report's folder,
+    each a regular file written in one rename; on an error the ones created are removed.
+
+    `files` is filled as they are written (a caller can `discard` them later).
 
     Raises:
-        UsageError: a figure file cannot be written.
+        UsageError: a figure file cannot be written (its name is a folder or a device, a
+            full disk).
     """
+    files = FigureFiles() if files is None else files
+    try:
+        _write_figures(folder, report, files)
+    except (TuilabError, OSError):
+        files.discard()
+        raise
+    return files
+
+
+def _save(figure: Figure, path: Path, files: FigureFiles) -> None:
+    from tuilab.presentation.figures import save_figure
+
+    existed = os.path.lexists(path)
+    save_figure(figure, path)
+    if not existed:
+        files.created.append(path)
+
+
+def _write_figures(folder: RunFolder, report: Path, files: FigureFiles) -> None:
     from tuilab.presentation import diagnostic_figures as inside
     from tuilab.presentation import figures as draw
 
-    files = FigureFiles()
     if not draw.have_matplotlib():
-        return files
+        return
     stored = load_run(folder)
     curves = CurveBook()
     for event in stored.events:
@@ -92,16 +130,16 @@ def write_figure_files(folder: RunFolder, report: Path) -> FigureFiles:
     title = clean(stored.book.scenario or folder.run_id)
     for metric, figure in draw.report_figures(curves.curves, title).items():
         path = figure_path(report, metric, "", taken)
-        draw.save_figure(figure, path)
+        _save(figure, path, files)
         files.curves[metric] = path.name
     for report_ in class_reports(stored.book)[:MAX_FIGURE_TRIALS]:
         path = figure_path(report, "confusion", report_.trial, taken)
-        draw.save_figure(inside.confusion_figure(report_), path)
+        _save(inside.confusion_figure(report_), path, files)
         files.confusion[report_.trial] = path.name
     for trial, series in list(layer_series(stored.events).items())[:MAX_FIGURE_TRIALS]:
         path = figure_path(report, "layers", trial, taken)
         figure = inside.layer_figure(series, f"{clean(trial)}: gradient norm per layer and epoch")
-        draw.save_figure(figure, path)
+        _save(figure, path, files)
         files.layers[trial] = path.name
     grids, reason = sample_grids(folder)
     files.samples_note += [reason] if reason else []
@@ -110,9 +148,8 @@ def write_figure_files(folder: RunFolder, report: Path) -> FigureFiles:
             files.samples_note.append(f"{grid.title}: {grid.reason}")
             continue
         path = figure_path(report, "samples", grid.variants[0] if len(grids) > 1 else "", taken)
-        draw.save_figure(inside.samples_figure(grid.view.samples, grid.title), path)
+        _save(inside.samples_figure(grid.view.samples, grid.title), path, files)
         files.samples.append((grid.title, path.name))
-    return files
 
 
 def confusion_markdown(book: ResultsBook, figures: FigureFiles) -> list[str]:
@@ -162,7 +199,7 @@ def samples_markdown(figures: FigureFiles) -> list[str]:
     lines = ["", "## The data: training samples after preprocessing", ""]
     for title, name in figures.samples:
         lines += [image(f"training samples of {title} after preprocessing", name), ""]
-    lines += [md_text(note) for note in figures.samples_note]
+    lines += [f"- {md_text(note)}" for note in figures.samples_note]
     if figures.samples:
-        lines.append("Grey 0..1, red above 1, blue below 0.")
+        lines += ["", "Grey 0..1, red above 1, blue below 0."]
     return lines

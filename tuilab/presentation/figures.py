@@ -282,16 +282,18 @@ def _metadata(fmt: str) -> dict[str, str | None]:
 
 
 def save_figure(figure: Figure, path: Path) -> None:
-    """Write the figure in the format its suffix names.
+    """Write the figure in the format its suffix names: a regular file in a regular folder,
+    replaced in one rename (`output_files.write_output`; never a device, FIFO or folder).
 
     Raises:
-        UsageError: an unknown suffix, or the file cannot be written (with the reason).
+        UsageError: an unknown suffix, an output `output_target` refuses, or the file cannot
+            be written (with the reason; no half file is left).
     """
-    data = figure_bytes(figure, figure_format(path))
-    try:
-        path.write_bytes(data)
-    except OSError as exc:
-        raise UsageError(f"cannot write {clean(path)}: {exc.strerror or exc}") from None
+    from tuilab.presentation.output_files import output_target, write_output
+
+    fmt = figure_format(path)
+    output_target(path, example=f"curves.{fmt}")  # refused before drawing a byte
+    write_output(path, figure_bytes(figure, fmt), example=f"curves.{fmt}")
 
 
 def stored_figure(
