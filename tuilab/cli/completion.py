@@ -1,19 +1,25 @@
 """Shell completion: commands (Typer's own), scenario files, variant names and run ids.
 
 Completion runs on every Tab, so it reads only file names and one TOML table: no TensorFlow,
-no run replay. Each function takes what Typer passes (the context, the word so far).
+no run replay. Each function takes what Typer passes (the context, the word so far). It must
+never hang a shell: the scenario is read as the loader reads it (a regular file of at most
+1 MB: a FIFO or a device named `x.toml` is refused without being opened), and no folder is
+walked below the level typed.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 import shlex
-import tomllib
+import stat
 from pathlib import Path
 
 import typer
 
 from tuilab import layout
+from tuilab.errors import ScenarioError
+from tuilab.scenario.source import read_toml
 
 MAX_RUNS = 200
 """Run ids offered at most (the newest first)."""
@@ -33,11 +39,13 @@ def complete_run(ctx: typer.Context, incomplete: str) -> list[str]:
             if stem.name.startswith(".") or not stem.is_dir():
                 continue
             for stamp in stem.iterdir():
-                if (stamp / layout.RUN_JSON).is_file():
-                    found.append((stamp.name, f"{stem.name}/{stamp.name}"))
+                run = f"{stem.name}/{stamp.name}"
+                if run.startswith(incomplete) and _regular(stamp / layout.RUN_JSON):
+                    found.append((stamp.name, run))
     except OSError:
         return ["latest"] if "latest".startswith(incomplete) else []
-    ids = ["latest", *(run for _, run in sorted(found, reverse=True)[:MAX_RUNS])]
+    newest = heapq.nlargest(MAX_RUNS, found)  # not a sort of every run there is
+    ids = ["latest", *(run for _, run in newest)]
     return [run for run in ids if run.startswith(incomplete)]
 
 
@@ -54,11 +62,21 @@ def complete_scenario(incomplete: str) -> list[str]:
             continue
         for entry in entries:
             shown = str(entry) if str(place) != "." else entry.name
+            if not shown.startswith(incomplete):
+                continue
             if entry.is_dir() and not entry.name.startswith("."):
                 names.append(shown + "/")
             elif entry.suffix == ".toml":
                 names.append(shown)
-    return [name for name in names if name.startswith(incomplete)]
+    return names
+
+
+def _regular(path: Path) -> bool:
+    """A regular file, by its name alone (a stat: nothing is opened)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _scenario_typed() -> str | None:
@@ -76,10 +94,9 @@ def complete_variant(ctx: typer.Context, incomplete: str) -> list[str]:
     scenario = ctx.params.get("scenario") or _scenario_typed()
     if not scenario:
         return []
-    try:
-        with open(scenario, "rb") as stream:
-            variants = tomllib.load(stream).get("variants", {})
-    except (OSError, tomllib.TOMLDecodeError):
+    try:  # bounded, and only a regular file: a FIFO or /dev/zero named x.toml never hangs Tab
+        variants = read_toml(Path(scenario))[0].get("variants", {})
+    except (ScenarioError, OSError, ValueError):
         return []
     names = list(variants) if isinstance(variants, dict) else []
     return [name for name in names if name.startswith(incomplete)]

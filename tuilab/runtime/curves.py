@@ -14,6 +14,10 @@ from tuilab.runtime.events import (
     VariantStarted,
 )
 
+MAX_SERIES = 256
+"""Metrics kept per trial, the first met: a metric first logged at epoch N costs N values, so an
+event log naming a new metric at every epoch would otherwise cost the square of its length."""
+
 
 @dataclass
 class Curve:
@@ -32,11 +36,11 @@ class Curve:
 
     def rewind(self, epoch: int) -> None:
         """Forget everything after `epoch`: the trial goes on from there."""
-        keep = sum(1 for e in self.epochs if e <= epoch)
+        keep = _kept(self.epochs, epoch)
         del self.epochs[keep:]
         for series in self.values.values():
             del series[keep:]
-        self.lr_changes = [e for e in self.lr_changes if e <= epoch]
+        del self.lr_changes[_kept(self.lr_changes, epoch) :]
         if self.early_stop and self.early_stop[0] > epoch:
             self.early_stop = None
         self.stopped_at = None
@@ -63,8 +67,15 @@ class CurveBook:
         if isinstance(event, EpochEnded):
             curve.epochs.append(event.epoch)
             for name, value in {**event.logs, "learning_rate": event.learning_rate}.items():
-                series = curve.values.setdefault(name, [float("nan")] * (len(curve.epochs) - 1))
+                series = curve.values.get(name)
+                if series is None:  # a metric first logged now: NaN for the epochs before
+                    if len(curve.values) >= MAX_SERIES:
+                        continue
+                    series = curve.values[name] = [float("nan")] * (len(curve.epochs) - 1)
                 series.append(value)
+            for series in curve.values.values():
+                if len(series) < len(curve.epochs):  # a metric this epoch did not log
+                    series.append(float("nan"))
             return True
         if isinstance(event, LearningRateChanged):
             curve.lr_changes.append(event.epoch)
@@ -81,3 +92,13 @@ class CurveBook:
         names = {n.removeprefix("val_") for c in self.curves.values() for n in c.values}
         order = {"loss": 0, "accuracy": 1, "learning_rate": 99}
         return sorted(names, key=lambda n: (order.get(n, 50), n))
+
+
+def _kept(epochs: list[int], epoch: int) -> int:
+    """How many of `epochs` stay when the trial goes on after `epoch`: all but the trailing
+    ones after it (epochs arrive in order), counted from the end so that a rewind costs what
+    it removes and a fold over any number of epochs and resumes stays linear."""
+    keep = len(epochs)
+    while keep and epochs[keep - 1] > epoch:
+        keep -= 1
+    return keep

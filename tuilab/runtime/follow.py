@@ -4,6 +4,12 @@ The training process appends one JSON line per event to `events.jsonl` and touch
 heartbeat; a follower in any other process (another SSH session, another app) reads only the
 bytes added since its last look. The training process is never asked for anything, so any number
 of followers cost it nothing, and closing one never touches the training.
+
+A followed run is untrusted input like any stored run, and a follower must never hang nor grow:
+`events.jsonl` is opened only as a regular file (a FIFO in its place ends the follow with a
+problem instead of blocking the app's worker forever), one `poll` reads at most
+`MAX_POLL_BYTES`, a line longer than `MAX_JSON_BYTES` is dropped as it arrives, and bad lines
+are counted, not kept (`ProblemTally`).
 """
 
 from __future__ import annotations
@@ -11,11 +17,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from tuilab.errors import RunStoreError
 from tuilab.runtime.events import Event, EventFormatError, RunFinished, event_from_json
-from tuilab.runtime.run_folder import RunFolder
+from tuilab.runtime.run_folder import MAX_JSON_BYTES, ProblemTally, RunFolder, open_regular
 
 STATUS_EVERY_S = 2.0
 """How often the follower also checks whether the training process is still alive."""
+CHUNK_BYTES = 1024 * 1024
+MAX_POLL_BYTES = 64 * CHUNK_BYTES
+"""Read by one `poll` at most: a long log is caught up over a few polls, each of them short."""
 
 
 @dataclass
@@ -25,43 +35,99 @@ class EventFollower:
     Attributes:
         folder: The run being followed.
         offset: Bytes of `events.jsonl` already read (complete lines only).
-        problems: Lines that were not valid events (reported, skipped).
-        ended: True after `RunFinished`, or once the run is no longer `running`
-            (its process died: `incomplete`, or it ended without a final event).
+        tally: Lines that were not valid events (reported, skipped): the first few kept.
+        ended: True after `RunFinished`, once the run is no longer `running` (its process
+            died: `incomplete`, or it ended without a final event), or when `events.jsonl`
+            cannot be followed (not a regular file).
     """
 
     folder: RunFolder
     offset: int = 0
-    problems: list[str] = field(default_factory=list)
+    tally: ProblemTally = field(default_factory=ProblemTally)
     ended: bool = False
     _line: int = 0
     _checked: float = 0.0
+    _read_to: int = 0
+    """Bytes of the file read so far: `offset` plus the start of a line not yet complete."""
+    _tail: bytearray = field(default_factory=bytearray)
+    _skipping: bool = False
+    """Inside a line already reported as too long: its bytes are dropped up to its newline."""
+
+    @property
+    def problems(self) -> list[str]:
+        """What was wrong, as `and N more bad lines` after the first few."""
+        return self.tally.lines()
 
     def poll(self) -> list[Event]:
         """The complete events appended since the last call (a half-written line waits)."""
-        try:
-            with open(self.folder.events_jsonl, "rb") as stream:
-                stream.seek(self.offset)
-                chunk = stream.read()
-        except OSError:
-            chunk = b""
-        end = chunk.rfind(b"\n")
         events: list[Event] = []
-        if end >= 0:
-            self.offset += end + 1
-            for raw in chunk[: end + 1].splitlines():
-                self._line += 1
-                try:
-                    events.append(event_from_json(raw.decode("utf-8")))
-                except (EventFormatError, UnicodeDecodeError) as exc:
-                    self.problems.append(f"events.jsonl line {self._line}: {exc}")
+        read = self._read(events) if not self.ended else 0
         if any(isinstance(event, RunFinished) for event in events):
             self.ended = True
-        elif time.monotonic() - self._checked > STATUS_EVERY_S:
+        elif not self.ended and time.monotonic() - self._checked > STATUS_EVERY_S:
             self._checked = time.monotonic()
-            if self.folder.info().status != "running" and not chunk:
+            if self.folder.info().status != "running" and not read:
                 self.ended = True
         return events
+
+    def _read(self, events: list[Event]) -> int:
+        """Read and parse what was appended (at most `MAX_POLL_BYTES`); the bytes read."""
+        try:
+            stream = open_regular(self.folder.events_jsonl)
+        except FileNotFoundError:
+            return 0  # not written yet
+        except (OSError, RunStoreError) as exc:  # a FIFO, device, folder or link: never read
+            self.tally.add(f"events.jsonl cannot be followed: {exc}")
+            self.ended = True
+            return 0
+        total = 0
+        with stream:
+            try:
+                stream.seek(self._read_to)
+                while total < MAX_POLL_BYTES:
+                    chunk = stream.read(CHUNK_BYTES)
+                    if not chunk:
+                        break
+                    total += len(chunk)
+                    self._read_to += len(chunk)
+                    self._take(chunk, events)
+            except OSError as exc:
+                self.tally.add(f"events.jsonl cannot be read: {exc}")
+        return total
+
+    def _take(self, chunk: bytes, events: list[Event]) -> None:
+        """Parse the lines `chunk` completes; keep the start of the next (bounded)."""
+        start = 0
+        if self._skipping:
+            newline = chunk.find(b"\n")
+            if newline < 0:
+                self.offset = self._read_to
+                return
+            self._skipping, start = False, newline + 1
+        last = chunk.rfind(b"\n", start)
+        if last < 0:
+            self._tail += chunk[start:]
+        else:
+            first = chunk.find(b"\n", start)
+            self._line_done(bytes(self._tail) + chunk[start:first], events)
+            for raw in chunk[first + 1 : last].split(b"\n") if last > first else ():
+                self._line_done(raw, events)
+            self._tail = bytearray(chunk[last + 1 :])
+        self.offset = self._read_to - len(self._tail)
+        if len(self._tail) > MAX_JSON_BYTES:  # no newline in sight: dropped as it comes
+            self._line += 1
+            self.tally.add(f"events.jsonl line {self._line}: longer than {MAX_JSON_BYTES:,} bytes")
+            self._tail, self._skipping, self.offset = bytearray(), True, self._read_to
+
+    def _line_done(self, raw: bytes, events: list[Event]) -> None:
+        self._line += 1
+        if len(raw) > MAX_JSON_BYTES:
+            self.tally.add(f"events.jsonl line {self._line}: longer than {MAX_JSON_BYTES:,} bytes")
+            return
+        try:
+            events.append(event_from_json(raw.decode("utf-8")))
+        except (EventFormatError, UnicodeDecodeError) as exc:
+            self.tally.add(f"events.jsonl line {self._line}: {exc}")
 
 
 def newest_running(runs: list) -> RunFolder | None:

@@ -9,7 +9,7 @@ from tuilab.errors import RunStoreError
 from tuilab.runtime.events import Event
 from tuilab.runtime.results import ResultsBook
 from tuilab.runtime.run_folder import RunFolder
-from tuilab.runtime.tensorboard_read import is_tensorboard_logdir, read_tensorboard
+from tuilab.runtime.tensorboard_read import is_tensorboard_logdir, read_tensorboard_log
 from tuilab.scenario.sweep_record import SweepInfo
 
 
@@ -55,12 +55,13 @@ def load_run(folder: RunFolder | Path) -> StoredRun:
 
 
 def _tensorboard_run(folder: RunFolder) -> StoredRun:
-    """A TensorBoard log directory as a finished run (its scalars; no layers, no test)."""
-    events = read_tensorboard(folder.path)
+    """A TensorBoard log directory as a finished run (its scalars; no layers, no test); what
+    was skipped reading it (a FIFO named like an event file, a corrupt record) is a problem."""
+    log = read_tensorboard_log(folder.path)
     book = ResultsBook()
-    for event in events:
+    for event in log.events:
         book.handle(event)
-    return StoredRun(folder, events, book, book.status)
+    return StoredRun(folder, log.events, book, book.status, list(log.problems))
 
 
 def stored_sweep(folder: RunFolder) -> SweepInfo | None:
