@@ -18,16 +18,13 @@ the old file (or none) and no temporary file, never half a report. Every failure
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 import stat
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 from tuilab.errors import UsageError
 from tuilab.presentation.text import clean
+from tuilab.runtime.store_files import atomic_file
 
 DEVICE_FOLDER = "/dev"
 _KINDS = (
@@ -108,26 +105,6 @@ def output_target(path: Path, *, example: str = "report.md", hint: str = "") -> 
                 f"{more}"
             )
     return target
-
-
-@contextlib.contextmanager
-def atomic_file(path: Path, mode: int = 0o666) -> Iterator[IO[bytes]]:
-    """A binary stream whose bytes replace `path` in one rename when the block ends (flushed
-    to disk first); an error inside it leaves `path` as it was and no temporary file."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-    flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    descriptor = os.open(temporary, flags, mode)
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
 def write_output(path: Path, data: bytes, *, example: str = "report.md", hint: str = "") -> None:
