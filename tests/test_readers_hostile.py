@@ -454,7 +454,12 @@ CHILD = textwrap.dedent(
     started = time.monotonic()
     cases.CHECKS[sys.argv[1]](Path(sys.argv[3]), sys.argv[2])
     read = time.monotonic() - (cases._READ_STARTED or [started])[-1]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM is this process's own peak; ru_maxrss keeps the forking parent's across exec
+    # (a pytest process that imported TensorFlow), so it would measure the test runner.
+    status = Path("/proc/self/status")
+    lines = status.read_text().splitlines() if status.exists() else []
+    hwm = [int(line.split()[1]) for line in lines if line.startswith("VmHWM:")]
+    peak = hwm[0] if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({{"read_seconds": read, "peak_kb": peak}}))
     """
 ).format(tests=str(TESTS))
