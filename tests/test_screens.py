@@ -267,8 +267,9 @@ async def test_compare_keys_in_a_fast_burst_draw_both_chosen_trials():
         await pilot.pause(0.5)
         assert screen.query_one("#compare-list").selected == [0, 1]
         assert [s.label for s in screen.chosen] == ["0101-120000:plain", "0101-120000:bn"]
-        figure = screen.query_one(PlotextPlot).plt._active.monitor
-        drawn = dict(zip(figure.label, figure.y, strict=True))
+        plot = screen.query_one(PlotextPlot)
+        labels = [words.split(" ", 1)[1] for words, _ in plot.drawn.legend]  # above the plot
+        drawn = dict(zip(labels, plot.plt._active.monitor.y, strict=True))
         stored = stored_accuracies(STORED_RUN)
         assert drawn == {f"0101-120000:{trial}": values for trial, values in stored.items()}
         assert len(drawn["0101-120000:bn val"]) == 4

@@ -1,20 +1,24 @@
 """plotext line charts of curves (the notebooks' "plot all histories together").
 
-Used on the plotext module for headless output and on a textual-plotext widget's own figure
-in the app, so both draw the same picture. The repeats of one variant *within one run* are drawn
-as a mean ± std band; trials of different runs are never pooled, whatever their names.
-A log scale is used only where every value drawn is positive, and an empty chart says why, so
-no combination of hidden curves and scales can make plotext raise.
+Drawn on the plotext module (the shell) and on a textual-plotext widget's figure (the app).
+Repeats of one variant *within one run* are a mean ± std band; trials of different runs are
+never pooled. A log scale needs every value positive and an empty chart says why, so nothing
+makes plotext raise; every draw sets every axis property it uses, so nothing of an earlier draw
+survives. The shell and the dashboard draw the title and legend above the plot (`header_rows`),
+where they never cover a data point.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
+import textwrap
 from dataclasses import dataclass, field
 
 import plotext
+from rich.cells import cell_len, set_cell_size
 
+from tuilab.presentation.chart_axes import epoch_ticks, linear_ticks, log_ticks, tick_labels
 from tuilab.presentation.numbers import format_value
 from tuilab.presentation.text import clean
 from tuilab.runtime.curves import Curve
@@ -46,12 +50,29 @@ class ChartOptions:
     """TensorBoard's exponential moving average weight: 0 draws the raw values."""
     empty_hint: str = "nothing to draw yet"
     """The title's words when there is no curve (a view can say how to get one)."""
+    legend_inside: bool = True
+    """plotext's own title and legend, inside the plot; off: `header_rows` draws them above."""
+
+
+@dataclass
+class Drawn:
+    """What `draw_curves` drew: the title and the legend, for a caller drawing them outside."""
+
+    title: str
+    legend: list[tuple[str, str | None]] = field(default_factory=list)
+    """Each labelled line's marker and name, and its colour (None: plotext's choice)."""
 
 
 MAX_DRAWN = 8
 """At most this many variants' curves are drawn at once (more is unreadable in a terminal)."""
 SMOOTHING_STEPS = (0.0, 0.6, 0.8, 0.95)
 """What the smoothing key cycles through (TensorBoard's slider defaults to 0.6)."""
+GLYPHS = {"braille": "⢕⢕", "dot": "••"}
+"""The legend's sample of each marker (plotext's own legend draws the same)."""
+SHELL_COLORS = ("cyan", "magenta", "yellow", "green", "red", "blue")
+"""The shell's trial colours, in the app's order (tuilab.app.colors)."""
+SHELL_THEME = ("black", "white")
+"""The text and background colours of plotext's default theme, which the shell draws in."""
 
 
 def ema(values: list[float], weight: float) -> list[float]:
@@ -160,8 +181,6 @@ def all_positive(series: list[Series]) -> bool:
 def chart_title(metric: str, series: list[Series], options: ChartOptions) -> tuple[str, bool]:
     """The title and whether to use a log scale (only where every value is positive)."""
     if not series:
-        if not (options.train or options.validation):
-            return f"{metric}: train and validation hidden (t / v show them)", False
         return f"{metric}: {options.empty_hint}", False
     smooth = f" (smoothed {options.smoothing:g})" if options.smoothing > 0 else ""
     positive = all_positive(series)
@@ -172,46 +191,104 @@ def chart_title(metric: str, series: list[Series], options: ChartOptions) -> tup
     return metric + smooth + (" (log scale)" if log else ""), log
 
 
-def draw_curves(plt: object, curves: dict[str, Curve], options: ChartOptions) -> None:
-    """Draw on `plt` (the plotext module or a widget's figure).
+def empty_hint(curves: dict[str, Curve], options: ChartOptions) -> tuple[str, str]:
+    """Why nothing is drawn and, where a key brings curves back, what to press."""
+    recorded = {name for curve in curves.values() for name in curve.values}
+    if not (options.train or options.validation):
+        return "train and validation hidden", "press t or v to show them"
+    if curves and all(trial in options.hidden for trial in curves):
+        return "every trial hidden", "press space on a trial to show it"
+    if not options.train and options.metric in recorded:
+        return "train hidden", "press t to show it"
+    if not options.validation and f"val_{options.metric}" in recorded:
+        return "validation hidden", "press v to show it"
+    return options.empty_hint, ""
 
-    A log scale is drawn as log10 values on a linear axis with labelled ticks: plotext's own
-    log scale transforms the stored data in place at every build, so a second render (a
-    resize) would take the log of a log and raise.
-    """
+
+def draw_curves(
+    plt: object,
+    curves: dict[str, Curve],
+    options: ChartOptions,
+    size: tuple[int, int] | None = None,
+) -> Drawn:
+    """Draw on `plt` (the plotext module or a widget's figure) for `size` (default: its own).
+
+    A log scale is log10 values on a linear axis with labelled ticks: plotext's own log scale
+    transforms the stored data in place at every build, so a second render (a resize) would
+    take the log of a log and raise. Ticks and limits are set at every draw: plotext keeps them
+    across `clear_data` (a log chart's ticks hid every later chart's y labels)."""
     plt.clear_data()
+    width, height = size or plt.plot_size()  # plotext caps its own at the terminal's size
     series = chart_series(curves, options)
     title, log = chart_title(options.metric, series, options)
+    what, press = empty_hint(curves, options) if not series else ("", "")
+    if not series:  # the keys to press are in the plot; in the title too where it is plotext's
+        title = f"{options.metric}: {what}" + (
+            f" ({press})" if press and options.legend_inside else ""
+        )
     skipped = undrawn(curves, options.hidden)
     if skipped:
         variants = {(curves[t].run, curves[t].variant) for t in skipped}
         title += f" · {len(variants)} more not drawn (space hides some)"
+    plt.xscale("linear")
     plt.yscale("linear")
-    plt.title(title)
+    plt.title(fit(clean(title), width) if options.legend_inside else None)
     plt.xlabel("epoch")
+    drawn = Drawn(clean(title))  # a stored metric's name may hold escapes: never ANSI
+    rows = height - 3 - bool(series) - options.legend_inside  # less frame, ticks, label, title
     if not series:
-        return
+        _draw_hint(plt, [what, press], width - 2, rows)
+        return drawn
     series = smoothed_series(series, options.smoothing)
     if log:
         series = [
             Series(s.label, s.xs, [math.log10(y) for y in s.ys], s.key, s.marker) for s in series
         ]
-        ticks = log_ticks([y for s in series for y in s.ys])
-        plt.yticks(ticks, [format_value(10**t) for t in ticks])
+    _set_axes(plt, series, log, width, rows)
     for line in series:
-        extra = {"color": options.colors[line.key]} if line.key in options.colors else {}
-        plt.plot(line.xs, line.ys, label=line.label or None, marker=line.marker, **extra)
+        color = options.colors.get(line.key)
+        extra = {"color": color} if color else {}
+        label = line.label if options.legend_inside else ""
+        plt.plot(line.xs, line.ys, label=label or None, marker=line.marker, **extra)
+        if line.label:
+            glyph = GLYPHS.get(line.marker, line.marker * 2)
+            drawn.legend.append((f"{glyph} {line.label}", color))
     if options.markers:
         _draw_markers(plt, curves, options)
+    return drawn
 
 
-def log_ticks(values: list[float], count: int = 5) -> list[float]:
-    """Evenly spaced tick positions over log10 values (at least two)."""
-    low, high = min(values), max(values)
-    if high - low < 1e-12:
-        return [low]
-    step = (high - low) / (count - 1)
-    return [low + step * index for index in range(count)]
+def _set_axes(plt: object, series: list[Series], log: bool, width: int, rows: int) -> None:
+    """Whole-epoch x ticks, y ticks (log10 positions named by their values) and both limits."""
+    xs = [x for s in series for x in s.xs]
+    ys = [y for s in series for y in s.ys]
+    first, last = min(xs), max(xs)
+    epochs = epoch_ticks(first, last, max(2, (width - 8) // 8))
+    plt.xticks(epochs, [str(e) for e in epochs])
+    plt.xlim(*((first, last) if last > first else (first - 1, last + 1)))
+    low, high = min(ys), max(ys)
+    if log:
+        ticks = log_ticks(ys)
+        labels = [format_value(10**t) for t in ticks]
+    else:
+        ticks = linear_ticks(low, high, max(3, min(7, rows // 2)))
+        labels = tick_labels(ticks)
+    plt.yticks(ticks, labels)
+    pad = 0.0 if high > low else abs(high) * 0.1 or 0.1
+    plt.ylim(low - pad, high + pad)
+
+
+def _draw_hint(plt: object, lines: list[str], width: int, rows: int) -> None:
+    """`lines` centred in an empty plot, wrapped to its `width`, without ticks."""
+    plt.xticks([], [])
+    plt.yticks([], [])
+    plt.xlim(0, 1)
+    plt.ylim(0, 1)
+    wrapped = [part for line in lines for part in textwrap.wrap(line, max(width - 2, 8))]
+    rows = max(rows, len(wrapped), 2)
+    for index, text in enumerate(wrapped):
+        y = 0.5 + ((len(wrapped) - 1) / 2 - index) / (rows - 1)
+        plt.text(text, 0.5, y, color="default", alignment="center")
 
 
 def _draw_markers(plt: object, curves: dict[str, Curve], options: ChartOptions) -> None:
@@ -230,13 +307,83 @@ def _draw_markers(plt: object, curves: dict[str, Curve], options: ChartOptions) 
             plt.vline(curve.stopped_at, **extra)
 
 
+def fit(text: str, width: int) -> str:
+    """`text` cut to `width` terminal cells, with an ellipsis where it was cut."""
+    return text if cell_len(text) <= width else set_cell_size(text, max(width - 1, 0)) + "…"
+
+
+def header_rows(
+    drawn: Drawn, width: int, height: int, colors: tuple[object, object] | None = None
+) -> list[str]:
+    """The title and legend rows above a plot in `height` rows (none under 8), each entry in its
+    curve's colour on `colors` (the plot's text and background; None: no colour at all)."""
+    if height < 8 or width < 12:
+        return []
+
+    def paint(words: str, color: object = None) -> str:
+        return (
+            plotext.colorize(words, color or colors[0], background=colors[1]) if colors else words
+        )
+
+    rows = [paint(fit(drawn.title, width).center(width))]
+    for row in legend_rows(drawn.legend, width, max(1, height // 6)):
+        pad = " " * (width - sum(cell_len(f" {words} ") for words, _ in row))
+        rows.append("".join(paint(f" {words} ", color) for words, color in row) + paint(pad))
+    return rows
+
+
+def legend_rows(
+    entries: list[tuple[str, str | None]], width: int, limit: int
+) -> list[list[tuple[str, str | None]]]:
+    """The entries packed in at most `limit` rows of `width`, the last saying how many are not."""
+
+    def fits(row: list[tuple[str, str | None]]) -> bool:
+        return sum(cell_len(words) + 2 for words, _ in row) <= width
+
+    rows: list[list[tuple[str, str | None]]] = []
+    for words, color in entries:
+        piece = (fit(words, width - 2), color)
+        if rows and fits([*rows[-1], piece]):
+            rows[-1].append(piece)
+        else:
+            rows.append([piece])
+    if len(rows) > limit:
+        rows = rows[:limit]
+        while True:
+            note = (f"+{len(entries) - sum(len(row) for row in rows)} more", None)
+            if fits([*rows[-1], note]):
+                rows[-1].append(note)
+                return rows
+            if len(rows[-1]) == 1:  # the one entry left, cut to leave room for the note
+                words, color = rows[-1][0]
+                rows[-1] = [(fit(words, width - cell_len(note[0]) - 4), color), note]
+                return rows
+            rows[-1].pop()
+    return rows
+
+
+def draw_sized(
+    plt: object, curves: dict[str, Curve], options: ChartOptions, width: int, height: int
+) -> Drawn:
+    """`draw_curves` for the plot left in `width` x `height` under `header_rows`."""
+    drawn = draw_curves(plt, curves, options, (width, height))
+    rows = len(header_rows(drawn, width, height))
+    if rows:
+        drawn = draw_curves(plt, curves, options, (width, height - rows))
+    plt.plotsize(width, height - rows)
+    return drawn
+
+
 def curves_text(curves: dict[str, Curve], metric: str, width: int, height: int, color: bool) -> str:
-    """The chart as a string for a console (headless: no markers, automatic colours)."""
+    """The chart as a string for a console (no markers), each trial in its own colour."""
     plotext.clear_figure()
-    plotext.plotsize(width, height)
-    if not color:
-        plotext.theme("clear")
-    draw_curves(plotext, curves, ChartOptions(metric=metric, markers=False))
+    plotext.theme("default" if color else "clear")
+    palette = {trial: SHELL_COLORS[i % len(SHELL_COLORS)] for i, trial in enumerate(curves)}
+    options = ChartOptions(
+        metric=metric, markers=False, legend_inside=False, colors=palette if color else {}
+    )
+    drawn = draw_sized(plotext, curves, options, width, height)
+    rows = header_rows(drawn, width, height, SHELL_THEME if color else None)
     text = plotext.build()
     plotext.clear_figure()
-    return text
+    return "\n".join([*rows, text])

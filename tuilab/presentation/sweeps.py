@@ -17,6 +17,7 @@ from typing import Any
 import plotext
 
 from tuilab.errors import UsageError
+from tuilab.presentation.charts import SHELL_COLORS, SHELL_THEME, Drawn, header_rows
 from tuilab.presentation.columns import Column, Stat, sort_rows
 from tuilab.presentation.numbers import format_value, short_metric
 from tuilab.presentation.text import clean
@@ -260,6 +261,7 @@ def sweep_chart_text(
     if not drawn:
         plotext.title(f"{title}: nothing to draw yet")
         return _built()
+    legend: list[tuple[str, str | None]] = []
     xs, ticks, log = _positions(sweep, drawn, index)
     groups: dict[str, list[SweepRow]] = {}
     for row in drawn:
@@ -270,22 +272,27 @@ def sweep_chart_text(
         groups.setdefault(clean(label, limit=40), []).append(row)
     many = len(groups) > len(MARKERS)
     series = (("all trials", drawn),) if many else groups.items()
-    for (label, members), marker in zip(series, MARKERS, strict=False):
+    for number, ((label, members), marker) in enumerate(zip(series, MARKERS, strict=False)):
         points = [(xs[row.trial], row.stat(metric)) for row in members]
         gx = [x for x, _ in points]
         gy = [s.mean for _, s in points if s is not None]
+        hue = SHELL_COLORS[number % len(SHELL_COLORS)] if color else None
+        paint = {"color": hue} if hue else {}
         if any(s is not None and s.n > 1 for _, s in points):  # bars first, points on top
-            plotext.error(gx, gy, yerr=[s.std if s else 0.0 for _, s in points])
-        plotext.scatter(gx, gy, label=label, marker=marker)
+            plotext.error(gx, gy, yerr=[s.std if s else 0.0 for _, s in points], **paint)
+        plotext.scatter(gx, gy, marker=marker, **paint)  # the legend is drawn above the plot
+        legend.append((f"{marker * 2} {label}", hue))
     plotext.xticks(*ticks)
     low, high = min(ticks[0]), max(ticks[0])
     pad = (high - low) / 12 or 0.5
     plotext.xlim(low - pad, high + pad)
     repeats = max((s.n for r in drawn if (s := r.stat(metric))), default=1)
     extra = f"; bars ±1 std over {repeats} repeats" if repeats > 1 else ""
-    plotext.title(title + (" (log scale)" if log else "") + extra)
     plotext.xlabel(sweep.short[index])
-    return _built()
+    heading = Drawn(title + (" (log scale)" if log else "") + extra, legend)
+    rows = header_rows(heading, *size, SHELL_THEME if color else None)
+    plotext.plotsize(size[0], size[1] - len(rows))
+    return "\n".join([*rows, _built()])
 
 
 def _positions(
