@@ -19,13 +19,13 @@ from textual.widgets import (
     TabbedContent,
     TabPane,
 )
-from textual_plotext import PlotextPlot
 
 from tuilab.app.colors import plot_color
+from tuilab.app.widgets.curves import CurveChart
 from tuilab.app.widgets.results import fill_spec_table
 from tuilab.app.widgets.toggle_list import ToggleList
 from tuilab.errors import TuilabError
-from tuilab.presentation.charts import ChartOptions, draw_curves, next_smoothing
+from tuilab.presentation.charts import ChartOptions, next_smoothing
 from tuilab.presentation.columns import (
     Column,
     column,
@@ -82,7 +82,7 @@ class CompareScreen(Screen):
         self.preselect = set(preselect_runs or [])
         self.items = stored_trials(runs_dir)
         self.chosen: list[Selection] = []
-        self.options = ChartOptions()
+        self.options = ChartOptions(legend_inside=False)
         self.sort_key = ""
         self._columns: list[Column[ParamRow]] = []
 
@@ -91,14 +91,14 @@ class CompareScreen(Screen):
         with Horizontal():
             yield ToggleList(
                 *[
-                    (clean(label), i, run_id in self.preselect)
+                    (plain(label), i, run_id in self.preselect)
                     for i, (label, _, _, run_id) in enumerate(self.items)
                 ],
                 id="compare-list",
             )
             with TabbedContent(id="compare-tabs"):
                 with TabPane("Curves", id="compare-curves"):
-                    yield PlotextPlot(id="compare-plot")
+                    yield CurveChart(id="compare-plot")
                 with TabPane("Results", id="compare-results"), Vertical():
                     yield DataTable(id="compare-table", cursor_type="row")
                     yield Static(id="compare-note")
@@ -130,13 +130,13 @@ class CompareScreen(Screen):
         self._fill_diff()
 
     def _draw_curves(self) -> None:
-        plot = self.query_one(PlotextPlot)
+        plot = self.query_one(CurveChart)
         curves = {s.label: s.curve for s in self.chosen}
         chosen_hint = ChartOptions.empty_hint  # a chosen trial has no epochs yet
         self.options.empty_hint = chosen_hint if self.chosen else "Space on a trial draws it"
         self.options.colors = {label: plot_color(i) for i, label in enumerate(curves)}
-        draw_curves(plot.plt, curves, self.options)
-        plot.refresh()
+        plot.options = self.options
+        plot.show_curves(curves)
 
     def _fill_results(self) -> None:
         rows = with_deltas([trial_row(s.result, s.label) for s in self.chosen])

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
+
+from tuilab.presentation.text import plain
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,10 @@ class ChoiceScreen(ModalScreen[str | None]):
         with Vertical(id="confirm-box"):
             yield Label(self.question, markup=False)
             for choice in self.choices:
-                yield Label(f"[b]{choice.key}[/b]  {choice.label}", classes="choice")
-            yield Label(f"[b]Esc[/b]  {self.cancel}", classes="choice")
+                yield Label(
+                    Text.assemble((choice.key, "bold"), "  ", plain(choice.label)), classes="choice"
+                )
+            yield Label(Text.assemble(("Esc", "bold"), "  ", plain(self.cancel)), classes="choice")
 
     def on_key(self, event: events.Key) -> None:
         """Dismiss with the value of the choice whose key was pressed."""

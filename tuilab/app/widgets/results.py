@@ -24,13 +24,14 @@ from tuilab.presentation.columns import (
     trial_row,
 )
 from tuilab.presentation.sweeps import sweep_columns, sweep_rows
+from tuilab.presentation.text import plain
 
 
 def fill_spec_table(table: DataTable, columns: Sequence[Column[Row]], rows: Sequence[Row]) -> None:
     """Replace a DataTable's columns and rows; column keys are the spec's keys."""
     table.clear(columns=True)
     for col in columns:
-        table.add_column(col.header, key=col.key)
+        table.add_column(plain(col.header), key=col.key)
     for index, row in enumerate(rows):
         cells = []
         for col in columns:

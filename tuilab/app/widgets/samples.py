@@ -62,7 +62,7 @@ class SampleTile(Vertical):
         widget = graphics.image_widget(self.mode, image, classes="sample-image")
         widget.styles.width = "100%"
         yield widget
-        yield Label(self.sample.name)
+        yield Label(plain(self.sample.name))
 
 
 def sample_image(sample: Sample, columns: int) -> Any:
