@@ -136,6 +136,25 @@ def import_keras() -> Any:
     return keras
 
 
+def import_keras_quietly(backend: str | None = None) -> bool:
+    """Import Keras now, on `backend`, through `import_keras` (its start-up chatter silenced),
+    before code that imports it plainly: the checks of optimizer and metric tables look Keras
+    classes up with `__import__("keras")`, which would print TensorFlow's C++ start-up lines.
+
+    Returns:
+        True when Keras is imported; False when it cannot be on `backend` (unknown, not
+        installed, Keras already running another one), left for the caller's checks to report.
+    """
+    if "keras" in sys.modules:
+        return True
+    try:
+        select_backend(backend)
+        import_keras()
+    except BackendError:
+        return False
+    return True
+
+
 def _keras_without_tensorflow() -> None:
     """Tell Keras that TensorFlow is absent, so that it does not import an installed one
     off TensorFlow: Keras probes `tf.available` (importing TensorFlow, seconds and memory)

@@ -25,10 +25,32 @@ TrialOption = Annotated[
 ]
 
 
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        min=0.0,
+        max=600.0,
+        help="Seconds to wait for the run to say whether it applied the request.",
+    ),
+]
+NoWaitOption = Annotated[
+    bool, typer.Option("--no-wait", help="Send the request and return at once.")
+]
+DEFAULT_WAIT_S = 5.0
+"""`--wait`'s default (`tuilab.headless.steer_cmds.ANSWER_WAIT_S`, without importing it)."""
+
+
 def _steer(
-    run: str, action: str, factor: float | None, runs: Path | None, trial: str | None
+    run: str,
+    action: str,
+    factor: float | None,
+    runs: Path | None,
+    trial: str | None,
+    answer_s: float = 0.0,
+    no_wait: bool = False,
 ) -> None:
-    from tuilab.headless.steer_cmds import steer
+    from tuilab.headless.steer_cmds import READ_WAIT_S, steer
 
     try:
         if trial is not None and not 0 < len(trial) <= MAX_TRIAL_NAME:
@@ -36,7 +58,19 @@ def _steer(
                 f"--trial {trial[:40]!r}: a trial name has 1 to {MAX_TRIAL_NAME:,} characters "
                 f"(this one {len(trial):,})"
             )
-        raise typer.Exit(steer(runs_dir(runs), run, action, factor, out, err, trial=trial))
+        wait_s = 0.0 if no_wait else READ_WAIT_S
+        code = steer(
+            runs_dir(runs),
+            run,
+            action,
+            factor,
+            out,
+            err,
+            wait_s=wait_s,
+            trial=trial,
+            answer_s=0.0 if no_wait else answer_s,
+        )
+        raise typer.Exit(code)
     except TuilabError as exc:
         report_error(exc)
 
@@ -64,16 +98,32 @@ def lr(
         float, typer.Option("--scale", help="Multiply the learning rate by F (0.5 halves it).")
     ],
     trial: TrialOption = None,
+    wait: WaitOption = DEFAULT_WAIT_S,
+    no_wait: NoWaitOption = False,
     runs: RunsDirOption = None,
 ) -> None:
-    """Scale the learning rate of a run that another process trains, now."""
-    _steer(run, "scale_lr", scale, runs, trial)
+    """Scale the learning rate of a run that another process trains, now.
+
+    Waits (--wait seconds) for the run's answer: applied, refused, or not yet read. Exit 1:
+    refused or not applied (a rate that follows a schedule); 2: not running.
+    """
+    _steer(run, "scale_lr", scale, runs, trial, wait, no_wait)
 
 
 @app.command()
-def checkpoint(run: RunArgument, trial: TrialOption = None, runs: RunsDirOption = None) -> None:
-    """Save the model of a run that another process trains, now (beside its model.keras)."""
-    _steer(run, "checkpoint", None, runs, trial)
+def checkpoint(
+    run: RunArgument,
+    trial: TrialOption = None,
+    wait: WaitOption = DEFAULT_WAIT_S,
+    no_wait: NoWaitOption = False,
+    runs: RunsDirOption = None,
+) -> None:
+    """Save the model of a run that another process trains, now (beside its model.keras).
+
+    Waits (--wait seconds) for the run's answer: saved (where), failed, refused, or not yet
+    read. Exit 1: refused or failed; 2: not running.
+    """
+    _steer(run, "checkpoint", None, runs, trial, wait, no_wait)
 
 
 @app.command()

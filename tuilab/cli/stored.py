@@ -134,7 +134,7 @@ def report(
     try:
         if output:  # a regular file in a regular folder, or nothing is read or written
             check_output(output, format_.value)
-        folder = find_run(runs_dir(runs), run)
+        folder = find_run(runs_dir(runs), run, logdirs=True)
         if not output:
             sys.stdout.write(REPORTS.get(format_.value, html_report)(folder))
             return

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from tuilab.headless.data_cmd import wants_color
 from tuilab.headless.tables import add_caption, spec_table
+from tuilab.presentation.columns import longest_word
 from tuilab.presentation.confusion import (
     CLASS_COLUMNS,
     MAX_SHOWN_TRIALS,
@@ -58,9 +59,9 @@ def matrix_table(report: ClassificationReport, width: int) -> Table | None:
         wide = Console(width=10_000)
         if Measurement.get(wide, wide.options, table).maximum > width:
             continue  # measured before the captions, which wrap
-        add_caption(table, "rows: true class, columns: predicted class")
+        add_caption(table, "rows: true class, columns: predicted class", width)
         if needs_legend:
-            add_caption(table, legend(report.labels))
+            add_caption(table, legend(report.labels), width)
         return table
     return None
 
@@ -73,8 +74,9 @@ def listing(
     for position, header in enumerate(headers):
         if position in numeric:
             table.add_column(header, justify="right", no_wrap=True)
-        else:
-            table.add_column(header, overflow="fold")
+        else:  # a class name wraps between its words, never inside one
+            words = max([len(header), *(longest_word(row[position]) for row in rows)])
+            table.add_column(header, overflow="fold", min_width=words)
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))
     return table
@@ -101,13 +103,13 @@ def print_report(
     per_class = spec_table(
         f"{report.trial}: per class", CLASS_COLUMNS, class_rows(report), min(width, 100)
     )
-    add_caption(per_class, report_summary(report))
+    add_caption(per_class, report_summary(report), width)
     console.print(per_class)
     pairs = pair_rows(report)
     if pairs:
         headers = ("True", "Predicted", "Count", "Share")
         table = listing(f"{report.trial}: most confused", headers, pairs, {2, 3})
-        add_caption(table, "share: of the true class's samples")
+        add_caption(table, "share: of the true class's samples", width)
         console.print(table)
     mistakes = mistake_rows(report)
     if mistakes:
@@ -117,6 +119,7 @@ def print_report(
             table,
             f"{len(report.misclassified)} of {report.misclassified_total} in confusion.json; "
             f"index: position in the {report.split} split",
+            width,
         )
         console.print(table)
     if folder is not None:
@@ -168,6 +171,6 @@ def recall_table(
     table = spec_table("Per-class recall (test)", recall_columns(labels), rows, width)
     missing = [label for label, r in zip(labels, reports, strict=True) if r is None]
     if missing:
-        add_caption(table, "no confusion report: " + ", ".join(missing))
-    add_caption(table, "after the first selection: recall and its delta against the first")
+        add_caption(table, "no confusion report: " + ", ".join(missing), width)
+    add_caption(table, "after the first selection: recall and its delta against the first", width)
     return table

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.text import Text
 
 from tuilab.errors import TuilabError
-from tuilab.presentation.text import plain
+from tuilab.headless.fold import fold_line, heading, line_width
+from tuilab.presentation.text import clean, plain
 
 if TYPE_CHECKING:
     from tuilab.scenario.loader import Scenario
@@ -36,6 +37,7 @@ def validate(paths: list[Path], overrides: list[str], out: Console, err: Console
     for path in files:
         try:
             scenario = load_scenario(path, overrides)
+            quiet_keras(scenario)
             check_scenario(scenario)
         except TuilabError as exc:
             failed += 1
@@ -44,6 +46,18 @@ def validate(paths: list[Path], overrides: list[str], out: Console, err: Console
         line = Text.assemble(("ok", "green"), plain(f" {path}: {_contents(scenario)}"))
         out.print(line, highlight=False)
     return 2 if failed else 0
+
+
+def quiet_keras(scenario: Scenario) -> None:
+    """Import Keras quietly first when checking `scenario` needs it (a model to build, a
+    Keras optimizer to look up): its plain import would print TensorFlow's start-up lines."""
+    from tuilab.backend import import_keras_quietly
+    from tuilab.runtime.backends import scenario_backend
+
+    descent = scenario.kind == "descent"
+    if descent and all(v.descent.optimizer == "gd" for v in scenario.variants.values()):
+        return  # plain descent is checked without Keras
+    import_keras_quietly(scenario_backend(scenario))
 
 
 def _contents(scenario: Scenario) -> str:
@@ -64,11 +78,13 @@ def summary(path: Path, variants: list[str], overrides: list[str], out: Console)
     from tuilab.scenario import load_scenario
 
     scenario = load_scenario(path, overrides).select(variants)
+    quiet_keras(scenario)
     models = check_scenario(scenario)
-    out.print(Text.assemble(plain(scenario.name, "bold"), plain(f" ({path})")), highlight=False)
+    out.print(heading(scenario.name, f" ({path})", line_width(out)), highlight=False)
     for name, model in models.items():
         out.print(summary_table(summarize(model), title=f"variant {name}", width=out.width))
         bn = batchnorm_state(model)
         if bn:
-            out.print(plain(f"  BatchNormalization layers: {', '.join(bn)}"), highlight=False)
+            text = f"  BatchNormalization layers: {', '.join(bn)}"
+            out.print(plain(fold_line(clean(text), line_width(out))), highlight=False)
     return 0

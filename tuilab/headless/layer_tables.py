@@ -28,10 +28,10 @@ def print_layer_stats(console: Console, events: Sequence[Event]) -> None:
         title = f"{trial}: layers, {epochs}, gradients on one fixed training batch"
         rows = health_rows(stats)
         table = spec_table(title, LAYER_HEALTH_COLUMNS, rows, console.width)
-        add_caption(table, LAYER_HEALTH_NOTE)
+        add_caption(table, LAYER_HEALTH_NOTE, console.width)
         flagged = [row.layer for row in rows if row.flags != "ok"]
         if flagged:
-            add_caption(table, "flagged: " + ", ".join(flagged))
+            add_caption(table, "flagged: " + ", ".join(flagged), console.width)
         console.print(table)
     rest = list(series)[MAX_LAYER_TRIALS:]
     if rest:

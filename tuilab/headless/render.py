@@ -7,9 +7,11 @@ from typing import TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Column
 from rich.text import Text
 
 from tuilab.backend import backend_text
+from tuilab.headless.fold import fold_line, leading, line_width
 from tuilab.headless.sweep_cmds import print_sweep
 from tuilab.headless.tables import results_table
 from tuilab.presentation.charts import curves_text
@@ -34,6 +36,10 @@ from tuilab.runtime.events import (
 from tuilab.runtime.results import ResultsBook
 from tuilab.scenario.sweep_record import SweepInfo
 
+BAR_MIN = 10
+"""The narrowest progress bar before a progress line leaves metrics out."""
+TIME_WIDTH = 7
+"""`0:00:12`: the time-left column of a progress line."""
 STYLES = {
     LearningRateChanged: "bold yellow",
     EarlyStopped: "bold magenta",
@@ -82,10 +88,15 @@ class RichRenderer:
         target = self.progress.console if self.progress else self.console
         target.print(*items, highlight=False, soft_wrap=True)
 
+    def _fold(self, text: str, style: str = "") -> Text:
+        """A line folded to the console between its parts, so that a terminal never breaks a
+        number or a name (`lr 0.00` / `1`)."""
+        return Text(fold_line(clean(text), line_width(self.console)), style=style)
+
     def _line(self, event: Event) -> None:
         text = describe(event)
         if text:
-            self._print(Text(text, style=STYLES.get(type(event), "")))
+            self._print(self._fold(text, STYLES.get(type(event), "")))
 
     def preload(self, events: list[Event]) -> None:
         """Fold in what an earlier process stored (a resumed run), without printing it."""
@@ -96,19 +107,19 @@ class RichRenderer:
     def _header(self, event: RunStarted | RunResumed) -> None:
         device = event.device
         if isinstance(event, RunResumed):
-            self._print(plain(f"tuilab: resuming {event.scenario}", "bold"))
+            self._print(self._fold(f"tuilab: resuming {event.scenario}", "bold"))
             if event.done:
-                self._print(plain(f"  finished  {', '.join(event.done)}"))
+                self._print(self._fold(f"  finished  {', '.join(event.done)}"))
         else:
-            self._print(plain(f"tuilab: {event.scenario}", "bold"))
+            self._print(self._fold(f"tuilab: {event.scenario}", "bold"))
             self._print(plain(f"  scenario  {event.path}"))
         self._print(
-            plain(
+            self._fold(
                 f"  device    {device.get('device', '?')} · {backend_text(device)} · "
                 f"Keras {device.get('keras', '?')}"
             )
         )
-        self._print(plain(f"  trials    {', '.join(event.trials)}"))
+        self._print(self._fold(f"  trials    {', '.join(event.trials)}"))
         self._print(plain(f"  stored in {event.run_dir or '(not stored)'}"))
 
     def _start_progress(self, event: VariantStarted | VariantResumed) -> None:
@@ -118,12 +129,13 @@ class RichRenderer:
         if self.progress is None:
             self.progress = Progress(
                 TextColumn("{task.description}", markup=False),
-                BarColumn(),
+                BarColumn(bar_width=None, table_column=Column(ratio=1)),
                 TextColumn("{task.fields[epoch]}", markup=False),
                 TextColumn("{task.fields[stats]}", markup=False),
                 TimeRemainingColumn(),
                 console=self.console,
                 transient=False,
+                expand=True,  # the bar takes what the whole texts leave
             )
             self.progress.start()
         done = event.from_epoch if isinstance(event, VariantResumed) else 0
@@ -140,12 +152,19 @@ class RichRenderer:
             task = self.tasks[event.trial]
             total = self.progress.tasks[task].total or 0
             epochs = round(total / max(event.steps, 1))
+            epoch = f"epoch {event.epoch}/{epochs}"
             self.progress.update(
                 task,
                 completed=(event.epoch - 1) * event.steps + event.batch,
-                epoch=f"epoch {event.epoch}/{epochs}",
-                stats=format_logs(event.logs),
+                epoch=epoch,
+                stats=leading(format_logs(event.logs), self._stats_room(epoch)),
             )
+
+    def _stats_room(self, epoch: str) -> int:
+        """What a progress line leaves for its metrics beside the widest trial name, the epoch,
+        a short bar and the time left: metrics that do not fit are left out whole."""
+        names = max((len(clean(trial)) for trial in self.tasks), default=0)
+        return self.console.width - names - len(epoch) - BAR_MIN - TIME_WIDTH - 4
 
     def _advance_epoch(self, event: EpochEnded) -> None:
         if self.progress and event.trial in self.tasks:

@@ -55,6 +55,8 @@ def _stat(values: list[float]) -> str:
     return f"mean {format_value(mean)} [{format_value(min(values))}, {format_value(max(values))}]"
 
 
+NO_CHANGES = "No learning-rate changes or early stops."
+"""Said in words: a bare `None.` reads as Python's None, which the shell never shows."""
 BATCHNORM_HEADER = ["Layer", "Variable", "Channels", "Initial", "Final"]
 
 
@@ -132,7 +134,10 @@ def markdown_report(folder: RunFolder, figures: FigureFiles | dict[str, str] | N
     lines += ["", "## Scenario keys that differ between variants", ""]
     if diff:
         lines.append(
-            md_table(["Key", *variants], [[k, *(str(v) for v in vals)] for k, vals in diff.items()])
+            md_table(
+                ["Key", *variants],
+                [[k, *("-" if v is None else str(v) for v in vals)] for k, vals in diff.items()],
+            )
         )
     else:
         lines.append("Only one variant, or none differ.")
@@ -141,7 +146,7 @@ def markdown_report(folder: RunFolder, figures: FigureFiles | dict[str, str] | N
         lines += [image(f"{m} per epoch", name) for m, name in figures.curves.items()]
     notable = [e for e in events if isinstance(e, LearningRateChanged | EarlyStopped)]
     lines += ["", "## Learning-rate changes and early stops", ""]
-    lines += [f"- {md_text(line)}" for line in map(describe, notable) if line] or ["None."]
+    lines += [f"- {md_text(line)}" for line in map(describe, notable) if line] or [NO_CHANGES]
     lines += ["", "## BatchNormalization statistics (initial and after the last epoch)", ""]
     lines += _batchnorm_section(events)
     lines += confusion_markdown(book, figures)

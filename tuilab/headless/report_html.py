@@ -9,7 +9,7 @@ no script, style sheet, font or image from anywhere.
 from __future__ import annotations
 
 from tuilab.backend import backend_text
-from tuilab.headless.report import BATCHNORM_HEADER, batchnorm_rows
+from tuilab.headless.report import BATCHNORM_HEADER, NO_CHANGES, batchnorm_rows
 from tuilab.headless.report_markup import esc, html_items, html_png, html_table, warn
 from tuilab.headless.report_sections import (
     SECTION_STYLE,
@@ -152,7 +152,7 @@ def html_report(folder: RunFolder) -> str:
     notable = [e for e in stored.events if isinstance(e, LearningRateChanged | EarlyStopped)]
     parts.append("<h2>Learning-rate changes and early stops</h2>")
     lines = [line for line in (describe(e) for e in notable) if line]
-    parts.append(html_items(lines) if lines else "<p>None.</p>")
+    parts.append(html_items(lines) if lines else f"<p>{NO_CHANGES}</p>")
     parts += confusion_section(stored)
     parts += layers_section(stored, figures)
     parts += _batchnorm(stored)

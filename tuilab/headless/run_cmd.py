@@ -29,9 +29,12 @@ def run_headless(request: RunRequest, console: Console, errors: Console) -> int:
             return _train(request, console, errors)
         scenario = load_scenario(request.scenario, request.overrides).select(request.variants)
         if scenario.kind == "descent":
+            from tuilab.backend import import_keras_quietly
             from tuilab.headless.descent_cmd import run_descent_headless
+            from tuilab.runtime.backends import scenario_backend
             from tuilab.runtime.validation import check_scenario
 
+            import_keras_quietly(scenario_backend(scenario))  # its gradients need Keras anyway
             check_scenario(scenario)
             return run_descent_headless(scenario, console, request.json)
     except TuilabError as exc:

@@ -10,7 +10,9 @@ from rich.text import Text
 
 from tuilab.errors import RunStoreError
 from tuilab.headless.confusion import print_confusion, recall_table
+from tuilab.headless.fold import heading, key_atoms, line_width, word_atoms
 from tuilab.headless.layer_tables import print_layer_stats
+from tuilab.headless.side_by_side import SideRow, side_by_side
 from tuilab.headless.sweep_cmds import print_sweep
 from tuilab.headless.tables import add_caption, results_table, spec_table
 from tuilab.presentation.charts import curves_text
@@ -58,10 +60,11 @@ def listing_table(
     columns = [c for c in RUN_COLUMNS if c.key not in LIBRARY_KEYS or any(c.text(r) for r in shown)]
     table = spec_table(title, columns, shown, width)
     if len(shown) < len(runs):
-        add_caption(table, f"{len(shown)} of {len(runs)} runs match")
+        add_caption(table, f"{len(shown)} of {len(runs)} runs match", width)
     corrupt = [f"{info.run_id}: {info.problem}" for info in shown if info.problem]
     if corrupt:
-        add_caption(table, "corrupt: " + "\n".join(clean(line, limit=300) for line in corrupt))
+        corrupt_lines = "\n".join(clean(line, limit=300) for line in corrupt)
+        add_caption(table, "corrupt: " + corrupt_lines, width)
     return table
 
 
@@ -98,9 +101,10 @@ def show(root: Path, name: str, console: Console) -> int:
         curves.handle(event)
     warn_problems(console, stored.folder.run_id, stored.problems)
     console.print(
-        Text.assemble(
-            plain(stored.book.scenario or stored.folder.run_id, "bold"),
-            plain(f"  {stored.folder.path}  status: {stored.status}"),
+        heading(
+            stored.book.scenario or stored.folder.run_id,
+            f"  {stored.folder.path}  status: {stored.status}",
+            line_width(console),
         ),
         soft_wrap=True,
     )
@@ -138,14 +142,13 @@ def compare(root: Path, items: list[str], console: Console) -> int:
     library = library_table(list(dict.fromkeys(s.run for s in selections)))
     if library is not None:
         console.print(library)
-    console.print(comparison_table(selections, console.width))
-    recall = recall_table(
-        [s.label for s in selections], [s.report for s in selections], console.width
-    )
+    width = console.width
+    console.print(comparison_table(selections, width))
+    recall = recall_table([s.label for s in selections], [s.report for s in selections], width)
     if recall is not None:
         console.print(recall)
-    console.print(scenario_diff_table(selections))
-    console.print(layer_diff_table(selections))
+    for table in (*scenario_diff_table(selections, width), *layer_diff_table(selections, width)):
+        console.print(table)
     _charts(console, {s.label: s.curve for s in selections}, ["accuracy", "loss"])
     return 0
 
@@ -174,33 +177,49 @@ def comparison_table(selections: list[Selection], width: int = 120) -> Table:
     return spec_table("Comparison", columns, shown, width)
 
 
-def scenario_diff_table(selections: list[Selection]) -> Table:
-    """Only the resolved-scenario keys that differ between the selections."""
+def scenario_diff_table(selections: list[Selection], width: int = 120) -> list[Table]:
+    """Only the resolved-scenario keys that differ between the selections (several tables
+    when the selections do not fit side by side; a key breaks only after a dot)."""
     diff = differing_keys([s.config for s in selections])
-    table = Table(title="Scenario keys that differ", title_justify="left")
-    table.add_column("Key", overflow="fold")
-    for selection in selections:
-        table.add_column(plain(selection.label), overflow="fold")
-    for key, values in diff.items():
-        table.add_row(plain(key), *(plain("-" if v is None else v) for v in values))
+    labels = [s.label for s in selections]
+    title = "Scenario keys that differ"
     if not diff:
+        table = Table(title=title, title_justify="left")
+        table.add_column("Key")
         add_caption(table, "the resolved scenarios are identical")
-    return table
+        return [table]
+    rows = [
+        SideRow(key_atoms(clean(key)), [word_atoms(clean("-" if v is None else v)) for v in values])
+        for key, values in diff.items()
+    ]
+    return side_by_side(title, "Key", labels, rows, width)
 
 
-def layer_diff_table(selections: list[Selection]) -> Table:
-    """Layer rows side by side, when the layer tables differ."""
+def layer_diff_table(selections: list[Selection], width: int = 120) -> list[Table]:
+    """Layer rows side by side, when the layer tables differ: each layer's type, output shape
+    and parameters, wrapped between them, never inside one."""
     columns = [[layer_signature(row) for row in s.layers] for s in selections]
-    table = Table(title="Layer tables", title_justify="left")
     if len({tuple(c) for c in columns}) <= 1:
+        table = Table(title="Layer tables", title_justify="left")
         table.add_column("")
         table.add_row("identical in every selection")
-        return table
-    table.add_column("#", justify="right")
-    for selection in selections:
-        table.add_column(plain(selection.label), overflow="fold")
+        return [table]
+    parts = [[layer_parts(row) for row in s.layers] for s in selections]
+    rows = []
     for index in range(max(len(c) for c in columns)):
         cells = [c[index] if index < len(c) else "" for c in columns]
+        atoms = [p[index] if index < len(p) else [""] for p in parts]
         style = "" if len(set(cells)) == 1 else "yellow"
-        table.add_row(str(index), *(plain(c) for c in cells), style=style)
-    return table
+        rows.append(SideRow([str(index)], atoms, style))
+    labels = [s.label for s in selections]
+    return side_by_side("Layer tables", "#", labels, rows, width, justify_first="right")
+
+
+def layer_parts(row: dict) -> list[str]:
+    """A stored layer row's type, output shape and parameter count: the atoms of its cell."""
+    signature = layer_signature(row)
+    kind, _, rest = signature.partition(" (")
+    shape, _, params = rest.rpartition(") ")
+    if not (kind and shape):
+        return word_atoms(clean(signature))
+    return [clean(kind) + " ", f"({shape}) ", params]

@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tuilab.errors import RunStoreError
+from tuilab.headless.fold import heading, line_width
 from tuilab.headless.tables import add_caption, spec_table
 from tuilab.presentation.sweeps import (
     best_line,
@@ -22,7 +23,8 @@ from tuilab.presentation.sweeps import (
 )
 from tuilab.presentation.text import clean, plain
 from tuilab.runtime.results import ResultsBook
-from tuilab.runtime.run_listing import find_run
+from tuilab.runtime.run_folder import RunFolder
+from tuilab.runtime.run_listing import find_run, list_runs
 from tuilab.runtime.stored import load_run, stored_sweep
 from tuilab.scenario.sweep_record import SweepInfo
 
@@ -51,7 +53,7 @@ def sweep_table(
     named = [f"{s} = {k}" for s, k in zip(sweep.short, sweep.keys, strict=True) if s != k]
     caption = best_line(rows, metric) + ("\nkeys: " + ", ".join(named) if named else "")
     reasons = [f"{row.trial}: {row.reason}" for row in rows if row.reason]
-    add_caption(table, "\n".join([caption, *(clean(r, limit=300) for r in reasons)]))
+    add_caption(table, "\n".join([caption, *(clean(r, limit=300) for r in reasons)]), width)
     return table
 
 
@@ -82,6 +84,35 @@ def print_sweep(console: Console, sweep: SweepInfo, book: ResultsBook) -> None:
         console.print(item)
 
 
+def find_sweep(root: Path, name: str) -> tuple[RunFolder, SweepInfo]:
+    """The run `name` names and its sweep; `latest` and a scenario stem mean the newest run
+    that is a sweep (a plain run trained since does not hide it).
+
+    Raises:
+        RunStoreError: no such run, or the run named (or every run `latest` could mean) is not
+            a sweep.
+    """
+    folder = find_run(root, name)
+    sweep = stored_sweep(folder)
+    if sweep is not None:
+        return folder, sweep
+    if name in ("latest", folder.path.parent.name) and not Path(name).is_dir():
+        for info in list_runs(root):
+            if name in ("latest", info.stem) and info.folder != folder.path:
+                try:
+                    found = stored_sweep(RunFolder(info.folder))
+                except RunStoreError:
+                    continue  # a damaged sweep record: `tuilab sweep RUN` on it says so
+                if found is not None:
+                    return RunFolder(info.folder), found
+        which = "no stored run" if name == "latest" else f"no run of {name}"
+        raise RunStoreError(
+            f"{folder.run_id} is not a sweep, and {which} under {root} is one "
+            "(a scenario with a [sweep] table trains one)"
+        )
+    raise RunStoreError(f"{folder.run_id} is not a sweep (its scenario has no [sweep])")
+
+
 def sweep_report(
     root: Path,
     name: str,
@@ -92,19 +123,17 @@ def sweep_report(
 ) -> int:
     """`tuilab sweep RUN`: exit 0, or 2 (with a message) when the run is not a sweep."""
     check_metric(metric)
-    folder = find_run(root, name)
-    sweep = stored_sweep(folder)
-    if sweep is None:
-        raise RunStoreError(f"{folder.run_id} is not a sweep (its scenario has no [sweep])")
+    folder, sweep = find_sweep(root, name)
     stored = load_run(folder)
     output = sweep_output(console, sweep, stored.book, metric, sort, by)
     for problem in stored.problems:
         console.print(plain(f"{folder.run_id} is corrupt: {problem}", "yellow"), soft_wrap=True)
     direction = "lowest" if lower_is_better(metric) else "highest"
     console.print(
-        Text.assemble(
-            plain(stored.book.scenario or folder.run_id, "bold"),
-            plain(f"  {folder.run_id}  status: {stored.status}  best: {direction} {metric}"),
+        heading(
+            stored.book.scenario or folder.run_id,
+            f"  {folder.run_id}  status: {stored.status}  best: {direction} {metric}",
+            line_width(console),
         ),
         soft_wrap=True,
     )

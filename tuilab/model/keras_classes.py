@@ -66,8 +66,8 @@ def keras_module(namespace: str) -> Any:
 @cache
 def class_names(namespace: str) -> dict[str, type]:
     """Every public class of a Keras namespace, by name."""
+    module = keras_module(namespace)  # first: Keras imported quietly, on the chosen backend
     keras = __import__("keras")
-    module = keras_module(namespace)
     base = {
         "layers": keras.layers.Layer,
         "optimizers": keras.optimizers.Optimizer,

@@ -241,12 +241,30 @@ def sort_rows(rows: list[Row], col: Column[Row]) -> list[Row]:
     return sorted(present, key=col.sort, reverse=col.descending) + missing
 
 
+def longest_word(text: str) -> int:
+    """The longest run of non-blank characters: what a wrapped cell can never split."""
+    return max((len(word) for word in text.split()), default=0)
+
+
+def needed_width(col: Column[Row], rows: Sequence[Row], can_fold: bool) -> int:
+    """Characters `col` needs (no padding): its widest cell, or for folding free text a
+    readable width, never less than its longest word (a name or number stays whole)."""
+    texts = [col.text(row) for row in rows]
+    widest = max([len(col.header), *(len(text) for text in texts)])
+    if not (col.fold and can_fold):
+        return widest
+    words = max([longest_word(col.header), *(longest_word(text) for text in texts)])
+    return max(words, min(widest, max(len(col.header), col.fold_width)))
+
+
 def fit_columns(
     columns: Sequence[Column[Row]],
     rows: Sequence[Row],
     width: int,
     padding: int = 3,
     can_fold: bool = True,
+    *,
+    must_fit: bool = False,
 ) -> tuple[list[Column[Row]], list[Column[Row]]]:
     """The columns that fit in `width` (whole, never cut), and those dropped, by priority.
 
@@ -256,20 +274,17 @@ def fit_columns(
         width: Characters available.
         padding: Per column, for borders and spaces (3 for a Rich table with borders).
         can_fold: Whether free-text columns may wrap (Rich tables) or not (DataTables).
+        must_fit: When even the priority-0 columns do not fit, drop those too, right to left,
+            all but the first (a shell table is never wider than its terminal).
     """
-
-    def needed(col: Column[Row]) -> int:
-        widest = max([len(col.header), *(len(col.text(row)) for row in rows)])
-        if col.fold and can_fold:  # free text wraps onto more lines: a readable width will do
-            widest = min(widest, max(len(col.header), col.fold_width))
-        return widest + padding
-
     kept = list(columns)
     dropped: list[Column[Row]] = []
-    while len(kept) > 1 and sum(needed(c) for c in kept) + 1 > width:
+    while len(kept) > 1 and sum(needed_width(c, rows, can_fold) + padding for c in kept) >= width:
         worst = max(kept, key=lambda c: (c.priority, columns.index(c)))
         if worst.priority == 0:
-            break
+            if not must_fit:
+                break
+            worst = kept[-1]
         kept.remove(worst)
         dropped.append(worst)
     return kept, dropped
