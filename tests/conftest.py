@@ -129,3 +129,22 @@ def torch_path() -> str | None:
         if subprocess.run(probe, env=env, capture_output=True, timeout=120).returncode == 0:
             return extra
     return None
+
+
+@pytest.fixture(scope="session")
+def run_zoo(tmp_path_factory: pytest.TempPathFactory):
+    """Every kind of run tuilab makes or reads, made once per session by running tuilab
+    (tests/zoo.py). `TUILAB_TEST_ZOO=/tmp/zoo` reuses one built by `python tests/zoo.py`."""
+    import json
+
+    from zoo import Zoo, build_zoo
+
+    given = os.environ.get("TUILAB_TEST_ZOO")
+    if given:
+        zoo = Zoo(Path(given))
+        zoo.runs = {k: Path(v) for k, v in json.loads((zoo.root / "zoo.json").read_text()).items()}
+        return zoo
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TUILAB_OFFLINE", "1")
+        patch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("zoo_keras_home")))
+        return build_zoo(tmp_path_factory.mktemp("zoo"))

@@ -105,6 +105,19 @@ class ResultsBook:
         elif isinstance(event, RunFinished):
             self.status, self.seconds = event.status, event.seconds
 
+    def settle(self, run_status: str) -> None:
+        """Take the run's status from its folder (a run whose process is gone is `incomplete`);
+        a trial still `running` in the events of a run that no longer runs is `incomplete` too.
+
+        The one place a stored run's state is decided: the listing, the app, `show` and the
+        reports all read a fold settled here."""
+        if self.status == "running":
+            self.status = run_status
+        if self.status != "running":
+            for result in self.trials.values():
+                if result.status == "running":
+                    result.status = "incomplete"
+
     def _resume(self, event: VariantResumed) -> None:
         """The trial goes on after `from_epoch`: epochs logged after it are superseded."""
         old = self.trials.get(event.trial)

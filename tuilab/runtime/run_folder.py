@@ -46,6 +46,7 @@ from pydantic import ValidationError
 from tuilab import layout
 from tuilab.errors import RunStoreError
 from tuilab.runtime.events import Event, EventFormatError, event_from_json
+from tuilab.runtime.results import ResultsBook
 from tuilab.runtime.run_documents import ResultsDoc, RunMeta, first_error
 from tuilab.runtime.user_text import read_note, read_tags
 
@@ -377,6 +378,18 @@ class RunFolder:
             return "running" if meta.host == socket.gethostname() else "incomplete"
         return "running" if age <= STALE_SECONDS else "incomplete"
 
+    def _trial_values(self, status: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Each trial's best and test metrics: from `results.json` (the fold of the events the
+        store writes as each trial ends) once the run has ended, else from folding the events
+        themselves, so that a live or killed run lists the epochs it has, as `show` does."""
+        if status not in ("running", "incomplete"):
+            return [(t.best, t.test) for t in self.results().trials.values()]
+        book = ResultsBook()
+        for event in self.read_events().events:
+            book.handle(event)
+        self.results()  # still checked: a corrupt results.json makes the run corrupt
+        return [(t.best, t.test) for t in book.trials.values()]
+
     def info(self) -> RunInfo:
         """What a listing shows; a run that fails its schema is `corrupt` with the reason."""
         tags, note, problem = (), "", ""
@@ -390,23 +403,24 @@ class RunFolder:
             problem = problem or str(exc)
         try:
             meta = self.meta()
-            results = self.results()
+            status = self.status(meta)
+            trials = self._trial_values(status)
         except RunStoreError as exc:
             stem = self.path.parent.name
             return RunInfo(
                 self.path, stem, stem, "", "corrupt", problem=str(exc), tags=tags, note=note
             )
         best_val, its_test = None, None
-        for trial in results.trials.values():
-            value = trial.best.get("val_accuracy")
+        for best, test in trials:
+            value = best.get("val_accuracy")
             if value is not None and (best_val is None or value > best_val):
-                best_val, its_test = value, trial.test.get("accuracy")
+                best_val, its_test = value, test.get("accuracy")
         return RunInfo(
             self.path,
             meta.scenario,
             meta.stem,
             meta.started,
-            "corrupt" if problem else self.status(meta),
+            "corrupt" if problem else status,
             list(meta.variants),
             best_val,
             its_test,

@@ -49,8 +49,7 @@ def load_run(folder: RunFolder | Path) -> StoredRun:
     except RunStoreError as exc:
         problems.insert(0, str(exc))
         status = book.status
-    if book.status == "running":
-        book.status = status
+    book.settle(status)
     return StoredRun(folder, log.events, book, book.status, problems)
 
 

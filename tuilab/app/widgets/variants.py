@@ -11,10 +11,27 @@ from tuilab.presentation.columns import status_style
 from tuilab.presentation.numbers import format_log_parts
 from tuilab.presentation.text import compact_trial
 
-STATUS_GLYPH = {"finished": "✓", "failed": "✗", "stopped": "■", "running": "▶", "waiting": "…"}
+STATUS_GLYPH = {
+    "finished": "✓",
+    "failed": "✗",
+    "stopped": "■",
+    "incomplete": "◌",
+    "running": "▶",
+    "waiting": "…",
+}
 """One character per state, so the epoch column always fits a 28-column sidebar at 80x24."""
 FIXED_WIDTH = 10
 """Dot and state columns (1 + 2 padding each) and the name's and epoch's padding."""
+
+
+def epochs_done(state: RunState, trial: str) -> int:
+    """The epoch in progress while the trial trains; once it has ended, the epochs it stored
+    (a trial stopped in epoch 10 kept 9, as `results.json` and `history.csv` say)."""
+    progress = state.progress[trial]
+    result = state.book.trials.get(trial)
+    if result is None or state.status(trial) == "running":
+        return progress.epoch
+    return result.epochs
 
 
 def epoch_text(done: int, total: int) -> str:
@@ -61,7 +78,7 @@ class VariantList(DataTable):
             color = text_color(state.color_index(trial))
             progress = state.progress.get(trial)
             status = state.status(trial)
-            epoch = epoch_text(progress.epoch, progress.epochs) if progress else ""
+            epoch = epoch_text(epochs_done(state, trial), progress.epochs) if progress else ""
             cells = {
                 "dot": Text("·" if trial in hidden else "●", style=color),
                 "name": Text(compact_trial(trial, name_width), style=color),
