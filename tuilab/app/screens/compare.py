@@ -36,15 +36,24 @@ from tuilab.presentation.columns import (
 )
 from tuilab.presentation.hparams import ParamRow, hparams_table
 from tuilab.presentation.numbers import layer_signature
-from tuilab.presentation.text import clean, plain
+from tuilab.presentation.text import clean, compact_trial, plain
 from tuilab.runtime.compare import Selection, differing_keys, select
 from tuilab.runtime.run_folder import RunFolder
 from tuilab.runtime.run_listing import list_runs
 
+LABEL_WIDTH = 16
+"""Characters of a trial's label in the list and the Differences headers (80x24: the list's
+24 columns less its frame and check box)."""
 
-def short_label(folder: Path, trial: str) -> str:
-    """`1122-213407:adam` for run `<stem>/20261122-213407`, trial `adam`."""
-    return f"{folder.name[4:]}:{trial}"
+
+def short_label(folder: Path, trial: str, width: int | None = None) -> str:
+    """`1122-213407:adam` for run `<stem>/20261122-213407`, trial `adam`; with `width`, the time
+    of day and a sweep trial's values only (`213407:0.01,32`), so that trials stay apart (the
+    Results tab names each in full)."""
+    if width is None:
+        return f"{folder.name[4:]}:{trial}"
+    stamp = folder.name[9:] or folder.name
+    return f"{stamp}:{compact_trial(trial, max(width - len(stamp) - 1, 4))}"
 
 
 def stored_trials(runs_dir: Path) -> list[tuple[str, Path, str, str]]:
@@ -58,7 +67,8 @@ def stored_trials(runs_dir: Path) -> list[tuple[str, Path, str, str]]:
         except TuilabError:
             continue
         for trial in trials:
-            items.append((short_label(info.folder, trial), info.folder, trial, info.run_id))
+            label = short_label(info.folder, trial, LABEL_WIDTH)
+            items.append((label, info.folder, trial, info.run_id))
     return items
 
 
@@ -70,6 +80,9 @@ class CompareScreen(Screen):
         Binding("a", "smooth", "Smooth", id="compare.smooth"),
         Binding("o", "sort", "Sort", show=False, id="compare.sort"),
         Binding("n", "next_tab", "Next tab", id="compare.next_tab"),
+        Binding("p", "previous_tab", "Prev tab", show=False, id="compare.previous_tab"),
+        Binding("left", "scroll_table(-1)", "Scroll", show=False, id="compare.scroll_left"),
+        Binding("right", "scroll_table(1)", "←→ Scroll", id="compare.scroll_right"),
         Binding("escape", "app.pop_screen", "Back", id="compare.back"),
     ]
     """Keys; ids let users remap them."""
@@ -103,7 +116,7 @@ class CompareScreen(Screen):
                     yield DataTable(id="compare-table", cursor_type="row")
                     yield Static(id="compare-note")
                 with TabPane("Differences", id="compare-diff"):
-                    yield DataTable(id="diff-table", cursor_type="row")
+                    yield DataTable(id="diff-table", cursor_type="row", fixed_columns=1)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -168,7 +181,7 @@ class CompareScreen(Screen):
         table.clear(columns=True)
         table.add_column("Key")
         for selection in self.chosen:
-            table.add_column(plain(selection.label))
+            table.add_column(plain(short_label(selection.run, selection.trial, LABEL_WIDTH)))
         if len(self.chosen) < 2:
             return
         for key, values in differing_keys([s.config for s in self.chosen]).items():
@@ -192,7 +205,29 @@ class CompareScreen(Screen):
         self.options.smoothing = next_smoothing(self.options.smoothing)
         self._draw_curves()
 
-    def action_next_tab(self) -> None:
+    TABS = ("compare-curves", "compare-results", "compare-diff")
+
+    def action_next_tab(self, step: int = 1) -> None:
         tabs = self.query_one(TabbedContent)
-        order = ("compare-curves", "compare-results", "compare-diff")
-        tabs.active = order[(order.index(tabs.active) + 1) % len(order)]
+        tabs.active = self.TABS[(self.TABS.index(tabs.active) + step) % len(self.TABS)]
+
+    def action_previous_tab(self) -> None:
+        self.action_next_tab(-1)
+
+    def action_scroll_table(self, direction: int) -> None:
+        """Left and right scroll the visible table by a column's width, wherever focus is:
+        a Differences tab of many trials, or results wider than the screen."""
+        tabs = self.query_one(TabbedContent)
+        table_id = {"compare-results": "#compare-table", "compare-diff": "#diff-table"}
+        if tabs.active not in table_id:
+            return
+        table = self.query_one(table_id[tabs.active], DataTable)
+        widths = [c.get_render_width(table) for c in table.columns.values()]
+        starts = [
+            sum(widths[table.fixed_columns : i]) for i in range(table.fixed_columns, len(widths))
+        ]
+        if direction > 0:
+            target = next((x for x in starts if x > table.scroll_x), table.scroll_x)
+        else:
+            target = max((x for x in starts if x < table.scroll_x), default=0)
+        table.scroll_to(x=target, animate=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Sparkline, Static
@@ -48,6 +49,7 @@ class BatchNormView(Vertical):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.layer_index = 0
+        self._title = ""
 
     def compose(self) -> ComposeResult:
         yield Static(id="bn-title")
@@ -80,12 +82,11 @@ class BatchNormView(Vertical):
         layer = layers[self.layer_index]
         first, (epoch, last) = history[0][1][layer], history[-1]
         last = last[layer]
-        title.update(
-            plain(
-                f"{trial} · {layer} ({self.layer_index + 1}/{len(layers)}, < > to switch) · "
-                f"initial → epoch {epoch}"
-            )
+        self._title = (
+            f"{trial} · {layer} ({self.layer_index + 1}/{len(layers)}, < > to switch) · "
+            f"initial → epoch {epoch}"
         )
+        title.update(plain(self._title))
         for name in VARIABLES:
             series = [statistics.fmean(s[layer][name]) for _, s in history if s[layer].get(name)]
             self.query_one(f"#bn-spark-{name}", Sparkline).data = series
@@ -93,17 +94,50 @@ class BatchNormView(Vertical):
                 label = f"{SHORT[name]} {format_value(series[-1])}"
                 self.query_one(f"#bn-label-{name}", Label).update(label)
         channels = len(last.get("gamma") or last.get("moving_mean") or [])
-        table.clear(columns=True)
-        table.add_column("ch", key="ch")
+        columns: dict[str, list[str]] = {"ch": ["ch", *map(str, range(channels))]}
         for name in VARIABLES:
-            table.add_column(column_header(name, first.get(name, [])), key=name)
-        table.add_column("flags", key="flags")
+            now, initial = last.get(name, []), first.get(name, [])
+            cells = [channel_cell(initial, now, c) for c in range(channels)]
+            columns[name] = [column_header(name, initial), *cells]
+        columns["flags"] = ["flags", *(health_flags(last, c) for c in range(channels))]
+        kept, dropped = fit_channel_columns(columns, (self.size.width or self.app.size.width) - 1)
+        if dropped:
+            names = ", ".join(SHORT.get(key, key) for key in dropped)
+            title.update(plain(f"{self._title} · too narrow for: {names}{flag_counts(columns)}"))
+        table.clear(columns=True)
+        for key in kept:
+            table.add_column(columns[key][0], key=key)
         for channel in range(channels):
-            cells = [str(channel)]
-            for name in VARIABLES:
-                cells.append(channel_cell(first.get(name, []), last.get(name, []), channel))
-            cells.append(health_flags(last, channel))
-            table.add_row(*cells, key=str(channel))
+            table.add_row(*(columns[key][channel + 1] for key in kept), key=str(channel))
+
+
+DROP_ORDER = ("flags", "beta", "moving_mean", "gamma", "moving_variance")
+"""The channel table's columns dropped first when it is too narrow (`ch` stays); dropped
+flags are counted in the title instead (`flags: var→0 in 7 channels`)."""
+
+
+def flag_counts(columns: dict[str, list[str]]) -> str:
+    """` (var→0 in 7 channels)`: the flags of a dropped flags column, counted."""
+    counts: dict[str, int] = {}
+    for cell in columns["flags"][1:]:
+        for flag in cell.split():
+            counts[flag] = counts.get(flag, 0) + 1
+    if not counts:
+        return " (no channel flagged)"
+    return " (" + ", ".join(f"{flag} in {n} channels" for flag, n in counts.items()) + ")"
+
+
+def fit_channel_columns(columns: dict[str, list[str]], width: int) -> tuple[list[str], list[str]]:
+    """The columns (header first, then cells) that fit `width`, whole, and those dropped."""
+    widths = {key: max(cell_len(text) for text in cells) + 2 for key, cells in columns.items()}
+    kept, dropped = list(columns), []
+    for key in DROP_ORDER:
+        if sum(widths[k] for k in kept) <= width:
+            break
+        if key in kept:
+            kept.remove(key)
+            dropped.append(key)
+    return kept, [key for key in columns if key in dropped]
 
 
 def _uniform(values: list[float]) -> bool:
