@@ -57,3 +57,28 @@ async def test_the_sidebar_counts_the_epochs_kept_after_a_stop_mid_epoch(workspa
     history = list(csv.DictReader((folder / "variants" / "plain" / "history.csv").open()))
     assert results["status"] == "stopped"
     assert shown == f"{results['epochs']}/300" and len(history) == results["epochs"]
+
+
+async def test_the_stored_runs_list_follows_a_run_trained_elsewhere(tmp_path) -> None:
+    """The picker's list re-reads the store while shown: a run stored after the app opened
+    appears, with its values, and the highlighted run stays highlighted."""
+    from test_screens import synthetic_run
+
+    from tuilab.app.app import create_app
+    from tuilab.app.widgets.run_library import RunLibrary
+
+    runs = tmp_path / "runs"
+    first = synthetic_run(runs, 3)
+    app = create_app(tmp_path / "scenarios", runs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n")
+        library = app.screen.query_one(RunLibrary)
+        assert [i.folder for i in library.shown] == [first]
+        import time
+
+        time.sleep(1.1)  # a newer stamp
+        second = synthetic_run(runs, 2)
+        await wait_until(pilot, lambda: len(library.shown) == 2, timeout=10)
+        (info,) = [i for i in library.shown if i.folder == second]
+        assert info.status == "finished" and info.best_val_accuracy is not None
+        assert library.highlighted_run().folder == first

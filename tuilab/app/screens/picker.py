@@ -82,6 +82,10 @@ def scan_scenarios(source: Path) -> list[ScenarioEntry]:
     return entries
 
 
+RUNS_REFRESH_S = 3.0
+"""How often the stored-runs list is read again while the picker is shown."""
+
+
 class PickerScreen(Screen):
     """Pick a scenario (Enter runs it) or a stored run (Enter opens it)."""
 
@@ -119,6 +123,22 @@ class PickerScreen(Screen):
     def on_mount(self) -> None:
         self.action_reload()
         self.query_one("#scenario-list", OptionList).focus()
+        self.set_interval(RUNS_REFRESH_S, self._refresh_runs)
+
+    def _refresh_runs(self) -> None:
+        """While this screen is shown, re-list the stored runs (a run trained elsewhere
+        appears, a live one shows its epochs and its end), off the event loop."""
+        if self.is_current:
+            self.run_worker(self._list_runs, thread=True, exclusive=True, group="runs")
+
+    def _list_runs(self) -> None:
+        runs = list_runs(self.runs_dir)
+        self.app.call_from_thread(self._show_runs, runs)
+
+    def _show_runs(self, runs: list[RunInfo]) -> None:
+        library = self.query_one(RunLibrary)
+        if runs != library.runs:
+            library.show(runs)
 
     def action_reload(self) -> None:
         """Rescan scenarios and stored runs."""

@@ -95,7 +95,8 @@ class RunLibrary(Vertical):
             options.add_option(Option(run_line(info), id=str(index)))
         if shown:
             folders = [info.folder for info in shown]
-            options.highlighted = folders.index(keep.folder) if keep in shown else 0
+            kept = keep is not None and keep.folder in folders
+            options.highlighted = folders.index(keep.folder) if kept else 0
         note = f"{len(shown)} of {len(self.runs)} runs · sorted: {SORT_NAMES[self.sort_key]}"
         note += f" · {self.problem}" if self.problem else ""
         note += "   t tag  w note  d delete  o sort"
