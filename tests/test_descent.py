@@ -139,6 +139,8 @@ def test_headless_prints_the_table_and_the_picture():
 
 async def test_playground_screen_keys_change_settings_and_replay(tmp_path):
     from tuilab.app.app import create_app
+    from textual.widgets import DataTable
+
     from tuilab.app.screens.playground import FRAMES, PlaygroundScreen
 
     scenarios = tmp_path / "scenarios"
@@ -164,8 +166,13 @@ async def test_playground_screen_keys_change_settings_and_replay(tmp_path):
         await settle(pilot, screen, 1)
         assert screen.paths["gd_100"].final[0] == pytest.approx(2.1945027495644505)
         await pilot.press("down")  # gd_100
+        others = {n: p for n, p in screen.paths.items() if n != "gd_100"}
         await pilot.press("minus")
+        await pilot.pause()
+        table = screen.query_one(DataTable)  # the key's own cell at once, not after the path
+        assert str(table.get_cell("gd_100", "lr")) == "0.005"
         await settle(pilot, screen, 2)
+        assert all(screen.paths[n] is p for n, p in others.items())  # only gd_100 recomputed
         assert screen.configs["gd_100"].learning_rate == pytest.approx(0.005)
         await pilot.press("right_square_bracket")
         await settle(pilot, screen, 3)

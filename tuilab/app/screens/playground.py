@@ -24,6 +24,15 @@ FRAMES = 40
 FRAME_S = 0.05
 
 
+def setting_cells(config: DescentConfig) -> dict[str, str]:
+    """The table's cells of what a key changes: learning rate, iterations, start."""
+    return {
+        "lr": format_value(config.learning_rate),
+        "Iter": str(config.iterations),
+        "Start": ", ".join(format_value(v) for v in config.start_point),
+    }
+
+
 class PathsReady(Message):
     """The worker computed every variant's path."""
 
@@ -87,10 +96,12 @@ class PlaygroundScreen(Screen):
         table = self.query_one(DataTable)
         return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
 
-    def recompute(self) -> None:
-        """Compute every path again in a worker thread (TensorFlow stays off the UI thread)."""
+    def recompute(self, only: str | None = None) -> None:
+        """Compute the paths again in a worker thread (TensorFlow stays off the UI thread):
+        every variant's, or `only` the one whose setting changed (the others are unchanged)."""
         self.generation += 1
-        self._compute(dict(self.configs), self.generation)
+        configs = {only: self.configs[only]} if only and self.paths else dict(self.configs)
+        self._compute(configs, self.generation)
 
     @work(thread=True, exclusive=True, group="descent")
     def _compute(self, configs: dict[str, DescentConfig], generation: int) -> None:
@@ -102,7 +113,7 @@ class PlaygroundScreen(Screen):
     def _paths_ready(self, message: PathsReady) -> None:
         if message.generation != self.generation:
             return  # a newer setting is being computed
-        self.paths = message.paths
+        self.paths = {**self.paths, **message.paths}
         self.paths_generation = message.generation
         self._fill_table()
         self.action_replay()
@@ -117,9 +128,7 @@ class PlaygroundScreen(Screen):
                 else (str(path.converged_at) if path.converged_at else "no")
             )
             values = {
-                "lr": format_value(config.learning_rate),
-                "Iter": str(config.iterations),
-                "Start": ", ".join(format_value(v) for v in config.start_point),
+                **setting_cells(config),
                 "Final x": ", ".join(f"{v:.4f}" for v in path.final),
                 "J(x)": f"{path.values[-1]:.4f}",
                 "Conv.": converged,
@@ -166,8 +175,10 @@ class PlaygroundScreen(Screen):
         except ValueError as exc:
             self.notify(str(exc).splitlines()[-1], severity="warning")
             return
+        for column, value in setting_cells(self.configs[name]).items():  # at once, not after
+            self.query_one(DataTable).update_cell(name, column, value, update_width=True)
         self._show_settings()
-        self.recompute()
+        self.recompute(only=name)
 
     def action_scale_lr(self, factor: float) -> None:
         self._change(learning_rate=self.configs[self.selected].learning_rate * factor)
