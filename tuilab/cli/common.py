@@ -22,8 +22,22 @@ app = typer.Typer(
     add_completion=True,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def live_width_console(**options: object) -> Console:
+    """A Rich console whose width follows `$COLUMNS` and the terminal at each print.
+
+    Rich reads `$COLUMNS` once, when a console is made, and keeps it: these consoles are made
+    at import, so a first import under someone else's `COLUMNS` (a test's, a caller's
+    environment) fixed every later table to that width.
+    """
+    console = Console(**options)  # type: ignore[arg-type]
+    console._width = None  # read again at each print (Console.size)
+    return console
+
+
+out = live_width_console(highlight=False, soft_wrap=True)
+err = live_width_console(stderr=True, highlight=False, soft_wrap=True)
 
 SetOption = Annotated[
     list[str] | None,
