@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 
 from tuilab.app.messages import TrainingDone, TrainingEvent
 from tuilab.app.run_state import RunState
+from tuilab.app.screens.dashboard_keys import DASHBOARD_BINDINGS, DashboardKeys
 from tuilab.app.screens.steering import SteeringActions
 from tuilab.app.screens.view_actions import TABS, ViewActions
 from tuilab.app.widgets.batchnorm import BatchNormView
@@ -30,7 +31,7 @@ from tuilab.errors import TuilabError
 from tuilab.presentation.charts import undrawn
 from tuilab.presentation.text import clean, plain
 from tuilab.runtime.control import RunControl
-from tuilab.runtime.events import Event
+from tuilab.runtime.events import Event, RunResumed
 from tuilab.runtime.follow import EventFollower
 from tuilab.runtime.run_folder import RunFolder
 from tuilab.runtime.session import RunRequest
@@ -46,43 +47,13 @@ LINE_STYLES = {
 REDRAW_INTERVAL_S = 0.25
 FOLLOW_INTERVAL_S = 0.25
 """How often an attached dashboard looks for new lines (in its own process: free for training)."""
-STEERING = ("stop", "stop_after_epoch", "stop_trial", "halve_lr", "checkpoint")
 
 
-class DashboardScreen(SteeringActions, ViewActions, Screen):
+class DashboardScreen(DashboardKeys, SteeringActions, ViewActions, Screen):
     """Variant list on the left; curves, layers, BatchNorm, events and results tabs."""
 
-    BINDINGS: ClassVar[list[Binding]] = [
-        Binding("s", "stop", "Stop", id="dashboard.stop"),
-        Binding("e", "stop_after_epoch", "Stop@epoch", id="dashboard.stop_after_epoch"),
-        Binding("x", "stop_trial", "Stop trial", show=False, id="dashboard.stop_trial"),
-        Binding("h", "halve_lr", "lr÷2", show=False, id="dashboard.halve_lr"),
-        Binding("k", "checkpoint", "Checkpoint", show=False, id="dashboard.checkpoint"),
-        Binding("r", "rerun", "Rerun", id="dashboard.rerun"),
-        Binding("n", "next_tab", "Tab", id="dashboard.next_tab"),
-        Binding("p", "previous_tab", "Prev tab", show=False, id="dashboard.previous_tab"),
-        Binding("m", "next_metric", "Metric", id="dashboard.next_metric"),
-        Binding("space", "toggle_visible", "Hide/show", show=False, id="dashboard.toggle_visible"),
-        Binding("t", "toggle_train", "Train curve", show=False, id="dashboard.toggle_train"),
-        Binding("v", "toggle_validation", "Val curve", show=False, id="dashboard.toggle_val"),
-        Binding("g", "toggle_log", "Log scale", show=False, id="dashboard.toggle_log"),
-        Binding("a", "smooth", "Smooth", show=False, id="dashboard.smooth"),
-        Binding("less_than_sign", "bn_layer(-1)", "BN layer", show=False, id="dashboard.bn_prev"),
-        Binding("greater_than_sign", "bn_layer(1)", "BN layer", show=False, id="dashboard.bn_next"),
-        Binding("o", "sort_results", "Sort", show=False, id="dashboard.sort"),
-        Binding("y", "sweep_chart", "Sweep chart", show=False, id="dashboard.sweep_chart"),
-        Binding("c", "compare", "Compare", id="dashboard.compare"),
-        Binding("d", "data", "Data", show=False, id="dashboard.data"),
-        Binding("f", "confusion", "Confusion", show=False, id="dashboard.confusion"),
-        Binding("w", "layer_health", "Weights", show=False, id="dashboard.layer_health"),
-        Binding("escape", "back", "Back", show=False, id="dashboard.back"),
-    ]
-    """Keys; ids let users remap them. Steering keys work only while training runs: `s`, `e`
-    stop the whole run, `x` only the highlighted trial; `h`, `k` act on the highlighted trial
-    when it is training, else on every training trial (a parallel run trains several).
-
-    The footer shows only what fits at 80 columns beside the app's `q` Quit and `?` Keys;
-    `?` lists every key."""
+    BINDINGS: ClassVar[list[Binding]] = DASHBOARD_BINDINGS
+    """Keys (`dashboard_keys`); the footer shows those of the run's state, `?` lists all."""
 
     def __init__(
         self,
@@ -90,10 +61,13 @@ class DashboardScreen(SteeringActions, ViewActions, Screen):
         events: list[Event] | None = None,
         title: str = "",
         follow: Path | None = None,
+        stored_status: str = "",
     ) -> None:
         super().__init__()
         self.request = request
         self.stored_events = events or []
+        self.stored_status = stored_status
+        """A stored run's status from its folder (`incomplete` once its process is gone)."""
         self.attached = RunFolder(follow) if follow is not None else None
         """A run another process trains, followed from its files and steered through them."""
         self.state = RunState()
@@ -136,13 +110,15 @@ class DashboardScreen(SteeringActions, ViewActions, Screen):
         if self.stored_events:
             for event in self.stored_events:
                 self._dirty |= self.state.handle(event)
+            if self.stored_status:
+                self.state.book.settle(self.stored_status)
             self._redraw(force=True)
         elif self.request is not None:
             self.start_training(self.request)
         elif self.attached is not None:
             self.running = True
-            self.refresh_bindings()
             self._follow(self.attached)
+        self.refresh_keys()
 
     # -- training --------------------------------------------------------------------------
     def start_training(self, request: RunRequest) -> None:
@@ -153,7 +129,7 @@ class DashboardScreen(SteeringActions, ViewActions, Screen):
         what = request.resume if request.resume is not None else request.scenario
         verb = "resuming" if request.resume is not None else "preparing"
         self._log("system", f"{verb} {what} (loading Keras and the data)")
-        self.refresh_bindings()
+        self.refresh_keys()
         self._train(request, self.session, self.control)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training")
@@ -182,34 +158,47 @@ class DashboardScreen(SteeringActions, ViewActions, Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
     def _follow(self, folder: RunFolder) -> None:
-        """Read what the training process appends; it is never asked for anything."""
+        """Read what the training processes append, for as long as the screen is open.
+
+        The run's end is reported once; a later process resuming the run (`tuilab resume`
+        appends `RunResumed` to the same log) makes the dashboard live again. The training
+        process is never asked for anything.
+        """
         from textual.worker import get_current_worker
 
         worker = get_current_worker()
         follower = EventFollower(folder)
+        reported = False
         while not worker.is_cancelled:
             for event in follower.poll():
                 self.post_message(TrainingEvent(event, 1))
-            if follower.ended:
-                status = folder.info().status
-                self.post_message(TrainingDone(status, "", 1))
-                return
+            if follower.ended and not reported:
+                self.post_message(TrainingDone(follower.status(), "", 1))
+            reported = follower.ended
             time.sleep(FOLLOW_INTERVAL_S)
 
     @on(TrainingEvent)
     def _on_training_event(self, message: TrainingEvent) -> None:
-        self._dirty |= self.state.handle(message.event, message.session)
+        event = message.event
+        self._dirty |= self.state.handle(event, message.session)
+        if self.attached is not None and not self.running and isinstance(event, RunResumed):
+            self.running = True  # another process took the run on: live and steerable again
+            self.notify("the run was resumed by another process: following it", timeout=3)
+            self.refresh_keys()
+            self._dirty.add("variants")
 
     @on(TrainingDone)
     def _on_training_done(self, message: TrainingDone) -> None:
         self.running = False
+        if self.attached is not None:  # the stored status: a process gone is `incomplete`
+            self.state.book.settle(message.status)
         if message.error:
             self._log("variant_failed", message.error)
             title = "Cannot run" if message.status == "invalid" else "Run failed"
             self.notify(message.error, title=title, severity="error", timeout=10, markup=False)
         else:
             self.notify(f"run {message.status}", timeout=3)
-        self.refresh_bindings()
+        self.refresh_keys()
         self._redraw(force=True)
         if self.quit_when_done:
             self.app.exit(self.app.exit_code_on_stop)
@@ -221,7 +210,7 @@ class DashboardScreen(SteeringActions, ViewActions, Screen):
             error = clean(repr(event.worker.error))
             self._log("variant_failed", f"training stopped by an internal error: {error}")
             self.notify(error, title="Internal error", severity="error", timeout=15, markup=False)
-            self.refresh_bindings()
+            self.refresh_keys()
             if self.quit_when_done:
                 self.app.exit()
 
@@ -300,14 +289,6 @@ class DashboardScreen(SteeringActions, ViewActions, Screen):
         self._redraw()
 
     # -- actions ---------------------------------------------------------------------------
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Grey out steering when nothing runs, and rerun while something does (or resumed)."""
-        if action in STEERING:
-            return self.running
-        if action == "rerun":  # a resumed run has no scenario file of its own to rerun
-            return not self.running and self.request is not None and self.request.resume is None
-        return True
-
     def action_rerun(self) -> None:
         """Train the selected variant again (a new stored run), next to the earlier curves."""
         if self.request is None:
