@@ -6,20 +6,24 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
 
-from textual import events
+from rich.console import RenderableType
+from textual import constants, events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from tuilab.app.screens.confirm import Choice, ChoiceScreen
 from tuilab.app.screens.dashboard import DashboardScreen
+from tuilab.app.screens.keys import KeysScreen
 from tuilab.app.screens.picker import PickerScreen
 from tuilab.errors import TuilabError
 from tuilab.presentation.text import clean
@@ -61,9 +65,38 @@ class TuilabApp(App[int]):
         self.stored_run = stored_run
         self._terminating = False
         self.exit_code_on_stop = 0
+        self._starting = True
+        """Until the first frame after Textual's start-up batch (`_display`)."""
         self.farewell: list[str] = []
         """Lines to print once the app has closed the screen (how to resume a run)."""
         """The exit code once a signal-requested stop has finished (143 SIGTERM, 129 SIGHUP)."""
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's terminal driver, writing through a descriptor of its own (`own_output`)."""
+        driver = super().get_driver_class()
+        if constants.DRIVER is not None or sys.platform == "win32":
+            return driver
+        from textual.drivers.linux_driver import LinuxDriver
+
+        from tuilab.app.launch import own_output
+
+        return own_output(driver) if issubclass(driver, LinuxDriver) else driver
+
+    def _display(self, screen: Screen, renderable: RenderableType | None) -> None:
+        """Write the frames composed in Textual's start-up batch (it holds `on_mount`) too:
+        on busy CPUs the screens pushed there are laid out within it, and Textual dropped that
+        first full frame and forgot it was due, so the title bar, tabs and sidebar divider
+        waited for a resize. Other batches are left alone."""
+        if not self._batch_count:
+            self._starting = False  # the start-up batch is over
+        if not (self._starting and self._batch_count) or self._exit:
+            super()._display(screen, renderable)
+            return
+        batch, self._batch_count = self._batch_count, 0
+        try:
+            super()._display(screen, renderable)
+        finally:
+            self._batch_count = batch
 
     def notify(  # type: ignore[override]
         self,
@@ -93,7 +126,7 @@ class TuilabApp(App[int]):
         self.push_screen(PickerScreen(self.source, self.runs_dir))
         if self.run_request is not None and self.run_request.resume is not None:
             title = f"resuming {clean(RunFolder(self.run_request.resume).run_id)}"
-            self.push_screen(DashboardScreen(request=self.run_request, title=title))
+            self.open_dashboard(self.run_request, title)
         elif self.run_request is not None:
             self.open_scenario(self.run_request, self.run_request.scenario.stem)
         elif self.stored_run is not None:
@@ -116,7 +149,9 @@ class TuilabApp(App[int]):
         for problem in stored.problems:
             self.notify(clean(problem), title="Corrupt run", severity="warning", timeout=10)
         title = f"stored {clean(stored.folder.run_id)}"
-        self.push_screen(DashboardScreen(events=stored.events, title=title))
+        self.push_screen(
+            DashboardScreen(events=stored.events, title=title, stored_status=stored.status)
+        )
 
     def open_scenario(self, request: RunRequest, title: str) -> None:
         """Run a training scenario on a dashboard, or open a descent scenario's playground."""
@@ -134,7 +169,20 @@ class TuilabApp(App[int]):
 
             self.push_screen(PlaygroundScreen(scenario))
         else:
-            self.push_screen(DashboardScreen(request=request, title=title))
+            self.open_dashboard(request, title)
+
+    def open_dashboard(self, request: RunRequest, title: str) -> None:
+        """A live dashboard; training (and its seconds of TensorFlow import, which compete with
+        the UI thread for the interpreter) starts once the dashboard has been drawn."""
+        screen = DashboardScreen(title=title)
+        self.push_screen(screen)
+
+        def start() -> None:
+            if screen.is_attached and screen.request is None:
+                screen.request = request
+                screen.start_training(request)
+
+        screen.call_after_refresh(start)
 
     def _install_signal_handlers(self) -> None:
         """SIGINT, SIGTERM and SIGHUP (SSH or tmux gone): stop training cleanly, then exit."""
@@ -190,11 +238,9 @@ class TuilabApp(App[int]):
         self.push_screen(ChoiceScreen(question, choices, cancel="keep training"), answered)
 
     def action_help(self) -> None:
-        """Show or hide the key panel."""
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
-        else:
-            self.action_show_help_panel()
+        """Show the current screen's own keys, described, on one screen (Esc or ? closes)."""
+        if not isinstance(self.screen, KeysScreen):
+            self.push_screen(KeysScreen(self.screen))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Command-palette entries beside Textual's own."""

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuilab.runtime.session import RunRequest
+
+if TYPE_CHECKING:
+    from textual.app import App
+    from textual.driver import Driver
 
 
 def launch_app(source: Path, runs_dir: Path) -> int:
@@ -43,3 +48,31 @@ def launch_app_for_stored(folder: Path, runs_dir: Path) -> int:
     from tuilab.app.app import create_app
 
     return create_app(Path("scenarios"), runs_dir, stored_run=folder).run() or 0
+
+
+def own_output(driver: type[Driver]) -> type[Driver]:
+    """`driver`, writing the screen to a duplicate of the terminal's descriptor 2.
+
+    Textual writes every frame to `sys.__stderr__`; the Keras import sends descriptor 2 to
+    /dev/null for seconds (`backend.stderr_silenced`, in the training or descent worker), and
+    each frame written meanwhile, the first full one with the title bar, tabs and footer
+    included, was lost: only widgets that changed later were drawn again, until a resize.
+    """
+
+    class OwnOutputDriver(driver):  # type: ignore[misc,valid-type]
+        def __init__(self, app: App[Any], **kwargs: Any) -> None:
+            super().__init__(app, **kwargs)
+            terminal = self._file
+            self._file = open(  # noqa: SIM115 - closed with the driver
+                os.dup(terminal.fileno()),
+                "w",
+                encoding=terminal.encoding or "utf-8",
+                errors="backslashreplace",
+            )
+
+        def close(self) -> None:
+            super().close()
+            self._file.close()
+
+    OwnOutputDriver.__name__ = OwnOutputDriver.__qualname__ = f"OwnOutput{driver.__name__}"
+    return OwnOutputDriver
