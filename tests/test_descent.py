@@ -138,9 +138,9 @@ def test_headless_prints_the_table_and_the_picture():
 
 
 async def test_playground_screen_keys_change_settings_and_replay(tmp_path):
-    from tuilab.app.app import create_app
     from textual.widgets import DataTable
 
+    from tuilab.app.app import create_app
     from tuilab.app.screens.playground import FRAMES, PlaygroundScreen
 
     scenarios = tmp_path / "scenarios"
