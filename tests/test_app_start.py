@@ -237,3 +237,24 @@ async def test_question_mark_on_the_picker_lists_each_tabs_keys():
         listed = await open_keys(pilot)
         library = {"Filter": "/", "Sort": "o", "Tag": "t", "Note": "w", "Delete": "d"}
         assert listed == {**want, **library, "Quit": "q ^c", "Keys": "?"}
+
+
+async def test_the_command_palette_offers_a_stored_runs_keys_once_each_and_runs_them():
+    """^p lists what `?` lists as available: no steering on a stored run, `<` `>` as one
+    "BN layer" entry; choosing an entry does what its key does."""
+    app = create_app(FIXTURES / "scenarios", FIXTURES / "runs", stored_run=STORED_RUN)
+    async with app.run_test(size=(80, 24)) as pilot:
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen)
+        entries = {c.title: c for c in app.get_system_commands(dashboard)}
+        titles = [c.title for c in app.get_system_commands(dashboard)]
+        assert len(titles) == len(set(titles)), titles
+        assert not STEERING & set(entries), sorted(entries)
+        assert "Rerun" not in entries  # a stored run has no scenario to train again here
+        assert entries["BN layer"].help == "key: < >"
+        tabs = dashboard.query_one("TabbedContent")
+        before = tabs.active
+        app.call_later(entries["Tab"].callback)  # as the palette calls its entries
+        await pilot.pause()
+        await pilot.pause()
+        assert tabs.active != before

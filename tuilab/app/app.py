@@ -23,7 +23,7 @@ from textual.screen import Screen
 
 from tuilab.app.screens.confirm import Choice, ChoiceScreen
 from tuilab.app.screens.dashboard import DashboardScreen
-from tuilab.app.screens.keys import KeysScreen
+from tuilab.app.screens.keys import KeysScreen, palette_entries
 from tuilab.app.screens.picker import PickerScreen
 from tuilab.errors import TuilabError
 from tuilab.presentation.text import clean
@@ -249,12 +249,7 @@ class TuilabApp(App[int]):
             "Compare stored runs", "Pick runs and variants to overlay", self._open_compare
         )
         if isinstance(screen, DashboardScreen):
-            for binding in DashboardScreen.BINDINGS:
-                yield SystemCommand(
-                    binding.description,
-                    f"key: {binding.key}",
-                    lambda action=binding.action: screen.run_action(action),
-                )
+            yield from palette_entries(screen)
 
     def _open_compare(self) -> None:
         from tuilab.app.screens.compare import CompareScreen

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
 from textual.actions import parse as parse_action
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.dom import DOMNode
@@ -111,3 +112,23 @@ def _key_table(entries: list[tuple[str, str, bool]]) -> Table:
                 cells += [Text(), Text()]
         table.add_row(*cells)
     return table
+
+
+def palette_entries(screen: Screen) -> Iterable[SystemCommand]:
+    """Command-palette entries for `screen`'s keys that apply now (those `?` lists as
+    available), one per description: `<` and `>` give one "BN layer" entry, running the
+    first key's action."""
+    for keys, what, on in own_keys(screen):
+        binding = _first_binding(screen, what)
+        if on and binding is not None:
+            yield SystemCommand(
+                what, f"key: {keys}", lambda action=binding.action: screen.run_action(action)
+            )
+
+
+def _first_binding(screen: Screen, what: str) -> Binding | None:
+    """The first of `screen`'s own bindings with description `what` (with its tooltip)."""
+    for binding in _tuilab_bindings(type(screen)):
+        if binding.description + (f" — {binding.tooltip}" if binding.tooltip else "") == what:
+            return binding
+    return None
