@@ -23,6 +23,7 @@ from conftest import ROOT
 
 from tuilab.app.app import create_app
 from tuilab.app.screens.dashboard import DashboardScreen
+from tuilab.app.widgets.variants import VariantList
 from tuilab.runtime.session import RunRequest
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -188,7 +189,9 @@ async def test_question_mark_lists_a_stored_runs_dashboard_keys_on_one_80x24_scr
         listed = await open_keys(pilot)
         text = "\n".join(screen_lines(app))
         # every key of the dashboard that applies to a stored run, then q (and ^c) and ?
-        want = expected(DashboardScreen.BINDINGS, app, STEERING | {"Rerun"})
+        want = expected(
+            [*DashboardScreen.BINDINGS, *VariantList.BINDINGS], app, STEERING | {"Rerun"}
+        )
         assert listed == {**want, "Quit": "q ^c", "Keys": "?"}, text
         assert list(listed)[-2:] == ["Quit", "Keys"]
         assert "Lists: arrows PgUp PgDn Home End ⏎.  Tab: next panel.  ^p: command palette." in text
@@ -216,7 +219,7 @@ async def test_question_mark_while_training_lists_the_steering_keys(tmp_path):
                 assert time.monotonic() < deadline, "training did not start"
                 await pilot.pause(0.2)
             listed = await open_keys(pilot)
-            want = expected(DashboardScreen.BINDINGS, app, {"Rerun"})
+            want = expected([*DashboardScreen.BINDINGS, *VariantList.BINDINGS], app, {"Rerun"})
             assert listed == {**want, "Quit": "q ^c", "Keys": "?"}, "\n".join(screen_lines(app))
             await pilot.press("escape", "s")  # `s` reaches the dashboard again
             deadline = time.monotonic() + 120
@@ -258,3 +261,31 @@ async def test_the_command_palette_offers_a_stored_runs_keys_once_each_and_runs_
         await pilot.pause()
         await pilot.pause()
         assert tabs.active != before
+
+
+async def test_pgdn_from_the_trial_list_pages_the_batchnorm_channels_and_the_events():
+    """The sidebar keeps the focus on the dashboard; PgDn/PgUp page the open tab's table."""
+    app = create_app(FIXTURES / "scenarios", FIXTURES / "runs", stored_run=STORED_RUN)
+    async with app.run_test(size=(80, 24)) as pilot:
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen)
+        await pilot.press("down", "n", "n")  # the bn trial, the BatchNorm tab
+        await pilot.pause(0.3)
+        assert dashboard.focused is dashboard.query_one("#variants")
+        table = dashboard.query_one("#bn-table")
+        assert table.max_scroll_y > 0, "the fixture's channels fit on one screen"
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert table.scroll_y > 0
+        assert dashboard.query_one("#variants").cursor_row == 1  # the trial list did not move
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert table.scroll_y == 0
+        await pilot.press("n")  # the events, scrolled to their end
+        await pilot.pause(0.3)
+        log = dashboard.query_one("#event-log")
+        end = log.scroll_y
+        assert end == log.max_scroll_y > 0
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert log.scroll_y < end

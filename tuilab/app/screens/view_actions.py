@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from textual.widget import Widget
 from textual.widgets import TabbedContent
 
 from tuilab.app.widgets.batchnorm import BatchNormView
@@ -40,6 +41,17 @@ class ViewActions:
     def _switch_tab(self, step: int) -> None:
         tabs = self.query_one(TabbedContent)
         tabs.active = TABS[(TABS.index(tabs.active) + step) % len(TABS)]
+
+    def action_page(self, step: int) -> None:
+        """PgDn/PgUp from the sidebar: a page of the open tab's scrolling table or log (the
+        BatchNorm channels, the layers, the events), as when the tab itself has the focus."""
+        pane = self.query_one(TabbedContent).active_pane
+        if pane is None:
+            return
+        scrollers = [w for w in pane.query(Widget) if w.max_scroll_y > 0 and w.display]
+        if scrollers:
+            target = scrollers[0]
+            (target.scroll_page_down if step > 0 else target.scroll_page_up)(animate=False)
 
     def action_next_metric(self) -> None:
         metric = self.query_one(CurvesPlot).next_metric(self.state)

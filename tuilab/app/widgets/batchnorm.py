@@ -44,6 +44,7 @@ class BatchNormView(Vertical):
     BatchNormView Horizontal { height: 1; }
     BatchNormView Horizontal Label { width: 16; }
     BatchNormView Sparkline { width: 1fr; }
+    BatchNormView #bn-table { height: 1fr; }
     """
 
     def __init__(self, **kwargs: object) -> None:

@@ -32,11 +32,23 @@ class LayersView(Vertical):
     """Layer, type, output shape, parameters; totals and flagged layers underneath (wrapped,
     never cut)."""
 
+    DEFAULT_CSS = """
+    LayersView #layers-table { height: auto; }
+    LayersView #layers-totals { height: auto; }
+    """
+
     _shown: tuple[str | None, ModelSummary | None, Sequence[LayerStats]] = (None, None, ())
 
     def compose(self) -> ComposeResult:
         yield DataTable(id="layers-table", cursor_type="row")
         yield Static(id="layers-totals")
+
+    def _fit_table(self) -> None:
+        """The table as tall as its rows, at most what the totals leave: it scrolls (PgDn from
+        the trial list) and the totals stay in view right beneath it."""
+        totals = self.query_one("#layers-totals", Static)
+        room = self.size.height - totals.outer_size.height
+        self.query_one(DataTable).styles.max_height = max(room, 3)
 
     def show(
         self, trial: str | None, summary: ModelSummary | None, series: Sequence[LayerStats] = ()
@@ -62,8 +74,10 @@ class LayersView(Vertical):
         if flagged:
             text.append(flagged, style="yellow")
         totals.update(text)
+        self.call_after_refresh(self._fit_table)  # once the totals have their height
 
     def on_resize(self) -> None:
         """Refit the columns to the width the view now has."""
         if self._shown[1] is not None:
             self.show(*self._shown)
+        self._fit_table()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
 from tuilab.app.colors import text_color
@@ -49,6 +52,12 @@ class VariantList(DataTable):
     DEFAULT_CSS = """
     VariantList { height: auto; max-height: 12; }
     """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("pagedown", "screen.page(1)", "Page down", show=False),
+        Binding("pageup", "screen.page(-1)", "Page up", show=False),
+    ]
+    """PgDn/PgUp page the open tab (the arrows move in this list), so every table on the
+    dashboard can be scrolled without leaving the trial list."""
 
     _shown: tuple[RunState, set[str]] | None = None
 
