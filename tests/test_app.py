@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -86,6 +87,9 @@ async def test_steering_keys_while_training(workspace):
     scenario = scenarios / "quick.toml"
     scenario.write_text(scenario.read_text().replace("epochs = 4", "epochs = 300"))
     app = create_app(scenarios, runs)
+    said: list[str] = []
+    shown = app.notify
+    app.notify = lambda message, **kw: (said.append(str(message)), shown(message, **kw))[1]
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("enter")
         dashboard = app.screen
@@ -109,6 +113,12 @@ async def test_steering_keys_while_training(workspace):
                 for kind, line in dashboard.state.lines
             ),
         )
+        # each key is acknowledged on screen, then answered when the training applies it
+        await wait_until(pilot, lambda: len(said) >= 4)
+        assert "lr ÷2 asked for plain: at the end of this batch" in said  # the highlighted
+        assert "checkpoint asked for plain: at the end of this batch" in said
+        assert any(re.fullmatch(r"plain: lr 0\.001 → 0\.0005", line) for line in said), said
+        assert any(line.startswith("plain: saved ") and ".keras" in line for line in said), said
         await pilot.press("s")
         await wait_until(pilot, lambda: not dashboard.running)
         assert dashboard.state.status("plain") == "stopped"

@@ -395,6 +395,7 @@ def test_cifar_folder_read_as_mnist(tmp_path):
 
 @HYPOTHESIS
 @given(content=st.binary(max_size=200))
+@example(content=b"\x95\x00\x00\x00\x00\x00\x00\x00\x80")  # a frame past 2**63 bytes
 def test_property_cifar_batch_never_raises_anything_but_data_error(tmp_path, content):
     path = tmp_path / "data_batch_1"
     path.write_bytes(b"\x80\x02" + content)

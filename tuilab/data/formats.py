@@ -180,13 +180,24 @@ class _CifarUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a CIFAR-10 batch")
 
 
+UNPICKLING_FAULTS = (
+    AttributeError,
+    IndexError,
+    KeyError,
+    MemoryError,
+    OverflowError,
+    RecursionError,
+)
+"""What a malformed pickle raises besides UnpicklingError (a frame past 2**63: OverflowError)."""
+
+
 def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read one CIFAR-10 python batch: images as (n, 32, 32, 3) and labels, dtypes as stored."""
     try:
         batch = _CifarUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
     except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
         raise DataError(f"{path}: not a CIFAR-10 batch ({exc})") from None
-    except (AttributeError, IndexError, KeyError, MemoryError, RecursionError) as exc:
+    except UNPICKLING_FAULTS as exc:
         raise DataError(f"{path}: not a CIFAR-10 batch ({type(exc).__name__}: {exc})") from None
     if not isinstance(batch, dict):
         raise DataError(f"{path}: not a CIFAR-10 batch (no dict inside)")

@@ -79,6 +79,7 @@ class DashboardScreen(DashboardKeys, SteeringActions, ViewActions, Screen):
         self.for_good = False
         self._dirty: set[str] = set()
         self._selected: str | None = None
+        self._awaiting: set[str] = set()
         self._shown_lines = 0
         self.sub_title = title
 
@@ -181,6 +182,7 @@ class DashboardScreen(DashboardKeys, SteeringActions, ViewActions, Screen):
     def _on_training_event(self, message: TrainingEvent) -> None:
         event = message.event
         self._dirty |= self.state.handle(event, message.session)
+        self.acknowledge(event)
         if self.attached is not None and not self.running and isinstance(event, RunResumed):
             self.running = True  # another process took the run on: live and steerable again
             self.notify("the run was resumed by another process: following it", timeout=3)
