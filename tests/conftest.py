@@ -148,3 +148,15 @@ def run_zoo(tmp_path_factory: pytest.TempPathFactory):
         patch.setenv("TUILAB_OFFLINE", "1")
         patch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("zoo_keras_home")))
         return build_zoo(tmp_path_factory.mktemp("zoo"))
+
+
+def training_app(folder: Path, scenario_text: str):
+    """The app training `scenario_text` (written to `folder`/long.toml) on a dashboard, its
+    runs stored under `folder`/runs: for the tests of keys that act while a run trains."""
+    from tuilab.app.app import create_app
+    from tuilab.runtime.session import RunRequest
+
+    scenario = folder / "long.toml"
+    scenario.write_text(scenario_text, encoding="utf-8")
+    runs = folder / "runs"
+    return create_app(folder, runs, run=RunRequest(scenario, runs_dir=runs))

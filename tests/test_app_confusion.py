@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, training_app
 from rich.console import Console
 from rich.table import Table
 from textual.widgets import Static
@@ -264,10 +264,7 @@ async def test_a_damaged_gallery_file_is_named_in_the_view_not_a_crash(digits_ru
 
 
 async def test_r_asks_a_training_trial_for_its_confusion_now(tmp_path):
-    scenario = tmp_path / "long.toml"
-    scenario.write_text(DIGITS.replace("epochs = 2", "epochs = 400"), encoding="utf-8")
-    runs = tmp_path / "runs"
-    app = create_app(tmp_path, runs, run=RunRequest(scenario, runs_dir=runs))
+    app = training_app(tmp_path, DIGITS.replace("epochs = 2", "epochs = 400"))
     async with app.run_test(size=(80, 24)) as pilot:
         dashboard = app.screen
         assert isinstance(dashboard, DashboardScreen)
@@ -294,5 +291,6 @@ async def test_r_asks_a_training_trial_for_its_confusion_now(tmp_path):
             await pilot.pause(0.1)
             if not dashboard.running:
                 break
-    stored = json.loads(next(runs.glob("*/*/variants/adam/confusion.json")).read_text())
+    written = next((tmp_path / "runs").glob("*/*/variants/adam/confusion.json"))
+    stored = json.loads(written.read_text())
     assert stored["during"] == report.during and stored["matrix"] == report.matrix

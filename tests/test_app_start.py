@@ -19,12 +19,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, training_app
 
 from tuilab.app.app import create_app
 from tuilab.app.screens.dashboard import DashboardScreen
 from tuilab.app.widgets.variants import VariantList
-from tuilab.runtime.session import RunRequest
 
 FIXTURES = ROOT / "tests" / "fixtures"
 STORED_RUN = FIXTURES / "runs" / "quick" / "20260101-120000"
@@ -205,11 +204,8 @@ async def test_question_mark_lists_a_stored_runs_dashboard_keys_on_one_80x24_scr
 
 
 async def test_question_mark_while_training_lists_the_steering_keys(tmp_path):
-    scenario = tmp_path / "long.toml"
     text = (FIXTURES / "scenarios" / "quick.toml").read_text(encoding="utf-8")
-    scenario.write_text(text.replace("epochs = 4", "epochs = 5000"), encoding="utf-8")
-    runs = tmp_path / "runs"
-    app = create_app(tmp_path, runs, run=RunRequest(scenario, runs_dir=runs))
+    app = training_app(tmp_path, text.replace("epochs = 4", "epochs = 5000"))
     async with app.run_test(size=(80, 24)) as pilot:
         dashboard = app.screen
         assert isinstance(dashboard, DashboardScreen)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from rich.table import Table
 from rich.text import Text
@@ -51,16 +51,27 @@ GENERIC_KEYS = (
 )
 
 
-def own_keys(screen: Screen) -> list[tuple[str, str, bool]]:
-    """(keys, description, available now) for the bindings tuilab's own classes define on
-    `screen`, its focused widgets and the app, in that order: those whose `check_action`
-    hides them now (False) left out, those it disables (None) marked unavailable. Keys with
-    one description (`<` `>` BN layer) share an entry."""
+class KeyEntry(NamedTuple):
+    """One line of the keys screen: its keys as shown, what they do, and whether they run
+    now; `node` and `action` are its first binding's (what the command palette runs)."""
+
+    keys: str
+    what: str
+    on: bool
+    node: DOMNode
+    action: str
+
+
+def own_keys(screen: Screen) -> list[KeyEntry]:
+    """The bindings tuilab's own classes define on `screen`, its focused widgets and the app,
+    in that order: those whose `check_action` hides them now (False) left out, those it
+    disables (None) marked unavailable. Keys with one description (`<` `>` BN layer) share
+    an entry."""
     app = screen.app
     chain = screen.focused.ancestors_with_self if screen.focused else []
     nodes = [screen, *[n for n in chain if isinstance(n, Widget) and n.screen is not n], app]
     keymap: dict[str, str] = getattr(app, "_keymap", None) or {}
-    entries: dict[tuple[int, str], tuple[list[str], bool]] = {}
+    entries: dict[tuple[int, str], KeyEntry] = {}
     for index, node in enumerate(nodes):
         for binding in _tuilab_bindings(type(node)):
             state = _action_state(node, binding)
@@ -68,13 +79,14 @@ def own_keys(screen: Screen) -> list[tuple[str, str, bool]]:
                 continue
             keys = keymap.get(binding.id, binding.key) if binding.id else binding.key
             what = binding.description + (f" — {binding.tooltip}" if binding.tooltip else "")
-            shown, on = entries.get((index, what), ([], False))
+            entry = entries.get((index, what), KeyEntry("", what, False, node, binding.action))
+            shown = entry.keys.split()
             for key in keys.split(","):
                 display = app.get_key_display(dataclasses.replace(binding, key=key.strip()))
                 if display not in shown:
                     shown.append(display)
-            entries[index, what] = (shown, on or bool(state))
-    return [(" ".join(keys), what, on) for (_, what), (keys, on) in entries.items()]
+            entries[index, what] = entry._replace(keys=" ".join(shown), on=entry.on or bool(state))
+    return list(entries.values())
 
 
 def _tuilab_bindings(cls: type) -> list[Binding]:
@@ -92,7 +104,7 @@ def _action_state(node: DOMNode, binding: Binding) -> bool | None:
     return (node.app if target == "app" else node).check_action(name, parameters)
 
 
-def _key_table(entries: list[tuple[str, str, bool]]) -> Table:
+def _key_table(entries: list[KeyEntry]) -> Table:
     """Columns of key and description (one when few, three when many), top to bottom."""
     columns = 1 if len(entries) <= 8 else 2 if len(entries) <= 32 else 3
     rows = -(-len(entries) // columns)
@@ -105,9 +117,9 @@ def _key_table(entries: list[tuple[str, str, bool]]) -> Table:
         for column in range(columns):
             index = column * rows + row
             if index < len(entries):
-                keys, description, on = entries[index]
-                style = "" if on else "dim"
-                cells += [Text(keys, style=style), Text(clean(description), style=style)]
+                entry = entries[index]
+                style = "" if entry.on else "dim"
+                cells += [Text(entry.keys, style=style), Text(clean(entry.what), style=style)]
             else:
                 cells += [Text(), Text()]
         table.add_row(*cells)
@@ -115,20 +127,13 @@ def _key_table(entries: list[tuple[str, str, bool]]) -> Table:
 
 
 def palette_entries(screen: Screen) -> Iterable[SystemCommand]:
-    """Command-palette entries for `screen`'s keys that apply now (those `?` lists as
+    """Command-palette entries for `screen`'s own keys that apply now (those `?` lists as
     available), one per description: `<` and `>` give one "BN layer" entry, running the
     first key's action."""
-    for keys, what, on in own_keys(screen):
-        binding = _first_binding(screen, what)
-        if on and binding is not None:
+    for entry in own_keys(screen):
+        if entry.on and entry.node is screen:
             yield SystemCommand(
-                what, f"key: {keys}", lambda action=binding.action: screen.run_action(action)
+                entry.what,
+                f"key: {entry.keys}",
+                lambda action=entry.action: screen.run_action(action),
             )
-
-
-def _first_binding(screen: Screen, what: str) -> Binding | None:
-    """The first of `screen`'s own bindings with description `what` (with its tooltip)."""
-    for binding in _tuilab_bindings(type(screen)):
-        if binding.description + (f" — {binding.tooltip}" if binding.tooltip else "") == what:
-            return binding
-    return None
